@@ -1,0 +1,69 @@
+"""The sandbox's typed inputs and outputs. Every limit is documented here and in docs/sandbox.md."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["passed", "failed", "timeout", "memory", "error"]
+
+
+class Limits(BaseModel):
+    """Per-program limits. Defaults suit unit-test style programs (HumanEval, MBPP)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_s: float = Field(default=10.0, gt=0, description="Wall-clock limit for the whole program (code + tests + check).")
+    cpu_s: float | None = Field(default=None, gt=0, description="CPU-time limit (RLIMIT_CPU, all threads); default timeout_s + 1.")
+    memory_mb: int = Field(default=2048, ge=64, description="Address-space limit per process (RLIMIT_AS) and memory cgroup limit per worker where writable.")
+    max_processes: int = Field(default=64, ge=1, description="Processes/threads the program may have at once (RLIMIT_NPROC on a private uid, pids cgroup).")
+    max_open_files: int = Field(default=256, ge=16, description="Open file descriptors per process (RLIMIT_NOFILE).")
+    max_file_mb: int = Field(default=64, ge=1, description="Largest file the program may write (RLIMIT_FSIZE); also the size of its private tmpfs.")
+    max_output_bytes: int = Field(default=1 << 20, ge=1024, description="stdout and stderr are each kept up to this many bytes; the rest is drained and dropped, and the result says it was cut.")
+    stack_mb: int = Field(default=256, ge=8, description="Main-thread stack size (RLIMIT_STACK); deep recursion ends as a clean failure, not a hang.")
+
+    @property
+    def effective_cpu_s(self) -> float:
+        return self.cpu_s if self.cpu_s is not None else self.timeout_s + 1.0
+
+
+class Program(BaseModel):
+    """One program to run. Semantics: run `code`, then `test`, then each of `tests`,
+    then `check(<entry_point>)` when `entry_point` is given (the HumanEval convention)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Caller's id, echoed in the result.")
+    code: str = Field(description="The program under test.")
+    test: str | None = Field(default=None, description="Test code run after `code` in the same namespace (asserts, or a check function).")
+    tests: list[str] | None = Field(default=None, description="Independent test snippets, each run after code+test; every one runs and is reported (APPS-style per-test outcomes).")
+    entry_point: str | None = Field(default=None, description="When set, the harness calls check(<entry_point>) last.")
+    stdin: str | None = Field(default=None, description="Standard input; empty when not given.")
+    expected_stdout: str | None = Field(default=None, description="When set, stdout must equal it (trailing whitespace per line ignored) to pass.")
+    language: Literal["python"] = "python"
+
+
+class TestOutcome(BaseModel):
+    index: int
+    passed: bool
+    error: str = ""
+
+
+class Result(BaseModel):
+    id: str
+    status: Status
+    reason: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+    runtime_s: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    tests: list[TestOutcome] | None = Field(default=None, description="Per-test outcomes when Program.tests was given.")
+    max_rss_kb: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"

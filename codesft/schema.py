@@ -1,0 +1,204 @@
+"""The one record that flows through every stage: `Sample` and its parts.
+
+Serialised as one JSON object per line. Field meanings follow DESIGN.md section 1.
+Sub-models forbid unknown keys so a typo in an input file is an error, not silent data loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+SourceKind = Literal["eval_question", "code_review", "chat", "commit", "instruct"]
+Decision = Literal["accepted", "downgraded", "rejected"]
+SplitName = Literal["train", "validation", "test", "holdout"]
+RedactionStatus = Literal["clean", "redacted", "blocked"]
+VerificationStatus = Literal["passed", "failed", "timeout", "memory", "error", "unverified"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class ArtifactRef(_Model):
+    path: str = Field(description="Path of the input artifact, as given to the reader.")
+    content_hash: str = Field(description="sha256 of the artifact's bytes (or of the record's line).")
+    kind: str = Field(default="file", description="What the artifact is: file, line, commit, blob.")
+
+
+class Source(_Model):
+    kind: SourceKind = Field(description="Which reader produced the record.")
+    run_id: str | None = Field(default=None, description="Id of the curate run that produced the record.")
+    stage: str | None = Field(default=None, description="Last stage that touched the record.")
+    flow_id: str | None = Field(default=None, description="Id of the flow/pipeline in the upstream system, if any.")
+    group_key: str = Field(description="Key that keeps related records in one split (story, repository, problem family).")
+    artifact_refs: list[ArtifactRef] = Field(default_factory=list, description="Input artifacts the record came from.")
+
+
+class ToolCallFunction(_Model):
+    name: str
+    arguments: str = Field(description="JSON-encoded arguments, as in the OpenAI API.")
+
+
+class ToolCall(_Model):
+    id: str
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+
+class Message(_Model):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    weight: float | None = Field(default=None, description="0 marks a turn as context only (no loss).")
+
+
+class Code(_Model):
+    language: str = Field(default="python", description="Programming language of solution/tests.")
+    solution: str | None = Field(default=None, description="The correct (reference or fixed) code.")
+    tests: str | None = Field(default=None, description="Test code: plain asserts, or a check(candidate) function.")
+    entry_point: str | None = Field(default=None, description="Function under test; the harness calls check(entry_point).")
+    prompt: str | None = Field(default=None, description="Code prefix the solution continues (HumanEval style), if any.")
+    before: str | None = Field(default=None, description="For repair pairs: the problematic code before the fix.")
+    setup: str | None = Field(default=None, description="Code run before the tests (imports, fixtures).")
+
+
+class CharSpan(_Model):
+    start: int = Field(ge=0, description="Start character offset (inclusive).")
+    end: int = Field(ge=0, description="End character offset (exclusive).")
+
+
+class FaultSpans(_Model):
+    line: list[CharSpan] = Field(default_factory=list, description="Character spans of changed lines.")
+    token: list[CharSpan] = Field(default_factory=list, description="Character spans of edited characters.")
+
+
+class Fault(_Model):
+    incorrect: str = Field(description="The incorrect-but-similar variant of code.solution.")
+    generator: str = Field(description="How it was made: mutation, teacher, local.")
+    operator: str | None = Field(default=None, description="Mutation operator or teacher/local model id.")
+    similarity: float = Field(ge=0.0, le=1.0, description="Similarity of the variant to the correct code.")
+    similarity_method: str = Field(default="edit", description="edit (normalised Levenshtein) or embedding:<model>.")
+    verified_failing: bool | None = Field(default=None, description="True when the variant failed the tests in the sandbox; None when the sample has no tests.")
+    verification: str | None = Field(default=None, description="Sandbox status/reason of the variant run.")
+    correct_spans: FaultSpans = Field(default_factory=FaultSpans, description="Error-sensitive spans in the correct code.")
+    incorrect_spans: FaultSpans = Field(default_factory=FaultSpans, description="Error-sensitive spans in the incorrect code.")
+    candidates_tried: int = Field(default=0, description="Variants generated before picking this one.")
+
+
+class Metadata(_Model):
+    language: str = "python"
+    domain: str | None = None
+    category: str = Field(default="code_generation", description="code_generation, review_repair, conversation, tool_use, commit, ...")
+    difficulty: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Verification(_Model):
+    status: VerificationStatus = "unverified"
+    passed: int = 0
+    total: int = 0
+    runtime_s: float = 0.0
+    reason: str = ""
+    before_status: VerificationStatus | None = Field(default=None, description="Repair pairs: the verdict on the problematic code (it should fail).")
+
+
+class Quality(_Model):
+    decision: Decision = "accepted"
+    score: float = Field(default=0.0, description="Total quality score, 0-100.")
+    dimensions: dict[str, float] = Field(default_factory=dict, description="Per-dimension scores in [0, 1].")
+    veto: bool = False
+    iterations: int = Field(default=1, description="How many attempts/iterations produced the answer (from the source).")
+    has_code_pair: bool = False
+    token_estimate: int = 0
+    reasons: list[str] = Field(default_factory=list, description="Why the record was rejected or downgraded.")
+    warnings: list[str] = Field(default_factory=list)
+    verification: Verification = Field(default_factory=Verification)
+
+
+class Provenance(_Model):
+    base_commit: str | None = None
+    content_hash: str = Field(description="sha256 of the record's content at read time.")
+    source_path: str = Field(description="File or repository the record came from.")
+    line: int | None = Field(default=None, description="1-based line number in source_path, where applicable.")
+    patch_ref: str | None = None
+    license: str | None = None
+    lineage: list[str] = Field(default_factory=list, description="Bundle versions / sample ids this record derives from.")
+    generated_at: str | None = Field(default=None, description="ISO time from the source; never the wall clock (keeps bundles byte-identical).")
+
+
+class Split(_Model):
+    assignment: SplitName
+    seed: int
+    strategy: str = "group_hash"
+    group_key: str
+
+
+class Finding(_Model):
+    kind: str
+    severity: Literal["low", "medium", "high", "critical"]
+    field_path: str
+    action: Literal["redacted", "blocked"]
+
+
+class Redaction(_Model):
+    status: RedactionStatus = "clean"
+    applied_rules: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    redacted_fields: list[str] = Field(default_factory=list)
+
+
+class Sample(_Model):
+    sample_id: str = Field(description="Stable id: sha256 of source kind + source location + content.")
+    schema_version: str = SCHEMA_VERSION
+    source: Source
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[dict[str, Any]] | None = Field(default=None, description="Tool definitions (OpenAI function schema).")
+    code: Code | None = None
+    fault: Fault | None = None
+    metadata: Metadata = Field(default_factory=Metadata)
+    quality: Quality = Field(default_factory=Quality)
+    provenance: Provenance
+    split: Split | None = None
+    redaction: Redaction = Field(default_factory=Redaction)
+    export_compatibility: dict[str, str] = Field(default_factory=dict, description="Per export format: 'ok' or the reason it is not exported.")
+
+    def to_json(self) -> str:
+        """One canonical JSON line (sorted keys, no whitespace variance) so bundles are byte-stable."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> "Sample":
+        return cls.model_validate_json(line)
+
+    def user_text(self) -> str:
+        return "\n".join(m.content for m in self.messages if m.role == "user")
+
+    def assistant_text(self) -> str:
+        return "\n".join(m.content for m in self.messages if m.role == "assistant")
+
+
+def content_hash(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def make_sample_id(source_kind: str, source_location: str, content: str) -> str:
+    """Same input -> same id. Location is e.g. 'path:line' or 'repo@commit:path'."""
+    return content_hash(source_kind, source_location, content)[:24]
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Sample.model_json_schema()
+    schema["$id"] = f"https://codesft.dev/schema/sample-{SCHEMA_VERSION}.json"
+    return schema
