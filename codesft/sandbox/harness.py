@@ -26,7 +26,10 @@ _os_write = os.write
 _os_exit = os._exit
 _compile = compile
 _exec = exec
-_format_exc = traceback.format_exception
+_extract_tb = traceback.extract_tb
+_format_list = traceback.format_list
+_format_exc_only = traceback.format_exception_only
+_HERE = __file__
 _BaseException = BaseException
 _SystemExit = SystemExit
 _MemoryError = MemoryError
@@ -59,6 +62,13 @@ class _Channel:
             # The program closed or replaced our fd: we cannot report, so the parent sees no
             # `done` event and the verdict stays "failed" -- the safe direction.
             pass
+
+
+def _program_traceback(exc: BaseException) -> str:
+    # Only the program's frames: the harness's own frames are noise for whoever debugs the program.
+    frames = [f for f in _extract_tb(exc.__traceback__) if f.filename != _HERE]
+    head = "Traceback (most recent call last):\n" if frames else ""
+    return head + "".join(_format_list(frames)) + "".join(_format_exc_only(type(exc), exc))
 
 
 def _fresh_stdio() -> None:
@@ -135,7 +145,7 @@ def execute(program: dict, nonce: str, channel_fd: int) -> None:
         _os_exit(1)
     except _BaseException as exc:  # noqa: BLE001
         try:
-            sys.stderr.write("".join(_format_exc(type(exc), exc, exc.__traceback__)))
+            sys.stderr.write(_program_traceback(exc))
         except _BaseException:
             pass
         _flush()

@@ -1,0 +1,137 @@
+"""`codesft exec`: run a JSONL file of programs in the sandbox, streaming one result line per input line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import IO, Iterator
+
+import typer
+
+from codesft.sandbox.types import Limits, Program, Result
+
+_FIELDS = {"id": str, "code": str, "test": str, "entry_point": str, "stdin": str, "language": str,
+           "expected_stdout": str, "tests": list}
+
+
+def parse_line(raw: str, lineno: int, path: str) -> Program | Result:
+    """One input line -> a Program, or an `error` Result whose reason names the line."""
+    where = f"{path}:{lineno}"
+    fallback_id = f"line-{lineno}"
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return Result(id=fallback_id, status="error", reason=f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(obj, dict):
+        return Result(id=fallback_id, status="error", reason=f"{where}: expected a JSON object")
+    pid = obj.get("id", fallback_id)
+    pid = pid if isinstance(pid, str) else str(pid)
+    if "code" not in obj:
+        return Result(id=pid, status="error", reason=f"{where}: missing field 'code'")
+    for key, value in obj.items():
+        want = _FIELDS.get(key)
+        if want is None:
+            return Result(id=pid, status="error", reason=f"{where}: unknown field '{key}'")
+        if value is not None and not isinstance(value, want):
+            return Result(id=pid, status="error", reason=f"{where}: field '{key}' must be {want.__name__}, got {type(value).__name__}")
+    if obj.get("language", "python") != "python":
+        return Result(id=pid, status="error", reason=f"{where}: unsupported language {obj['language']!r} (only python)")
+    if obj.get("tests") is not None and not all(isinstance(t, str) for t in obj["tests"]):
+        return Result(id=pid, status="error", reason=f"{where}: field 'tests' must be a list of strings")
+    obj["id"] = pid
+    return Program.model_validate(obj)
+
+
+class _ResultWriter:
+    """Appends and flushes one line per result, so a crash loses nothing already finished."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self.fh = fh
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def write(self, result: Result) -> None:
+        line = json.dumps(result.model_dump(exclude_none=True), ensure_ascii=False)
+        with self.lock:
+            self.fh.write(line + "\n")
+            self.fh.flush()
+            self.counts[result.status] += 1
+
+
+def _programs(path: Path, writer: _ResultWriter) -> Iterator[Program]:
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            item = parse_line(raw, lineno, str(path))
+            if isinstance(item, Result):
+                writer.write(item)
+            else:
+                yield item
+
+
+def exec_command(
+    input: Path = typer.Argument(None, help="JSONL file, one program per line: id, code, test?, entry_point?, stdin?, tests?, expected_stdout?, language?"),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write one JSON result per input line (streamed)."),
+    timeout: float = typer.Option(Limits.model_fields["timeout_s"].default, help="Wall-clock limit per program, seconds."),
+    memory_mb: int = typer.Option(Limits.model_fields["memory_mb"].default, help="Address-space limit per process, MB."),
+    max_processes: int = typer.Option(Limits.model_fields["max_processes"].default, help="Processes/threads a program may have at once."),
+    max_output_bytes: int = typer.Option(Limits.model_fields["max_output_bytes"].default, help="Cap on stored stdout and stderr each."),
+    workers: int = typer.Option(0, help="Parallel sandboxes (0 = one per CPU core)."),
+    backend: str = typer.Option("auto", help="auto (strongest available), namespaces, or rlimits (no isolation beyond limits)."),
+    explain: bool = typer.Option(False, "--explain", help="Print the isolation in force on this host and exit."),
+) -> None:
+    """Run untrusted programs in the sandbox; one result line per input line (see docs/sandbox.md)."""
+    from codesft.sandbox.pool import SandboxPool, SandboxUnavailable, probe
+
+    if backend not in ("auto", "namespaces", "rlimits"):
+        raise typer.BadParameter(f"unknown backend {backend!r}", param_hint="--backend")
+    limits = Limits(timeout_s=timeout, memory_mb=memory_mb, max_processes=max_processes,
+                    max_output_bytes=max_output_bytes)
+    try:
+        isolation = probe(backend, limits)  # type: ignore[arg-type]
+    except SandboxUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    if explain:
+        typer.echo(f"backend: {isolation.backend}")
+        for layer in isolation.layers:
+            typer.echo(f"  + {layer}")
+        for gap in isolation.missing:
+            typer.echo(f"  - NOT in force: {gap}")
+        return
+    if input is None or output is None:
+        typer.echo("error: INPUT and --output are required (or use --explain)", err=True)
+        raise typer.Exit(2)
+    if not input.is_file():
+        typer.echo(f"error: input file not found: {input}", err=True)
+        raise typer.Exit(2)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fh = output.open("w", encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot write output {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2)
+    if isolation.missing:
+        typer.echo("warning: weaker isolation: " + "; ".join(isolation.missing), err=True)
+    start = time.monotonic()
+    with fh:
+        writer = _ResultWriter(fh)
+        pool = SandboxPool(limits, workers or None, isolation.backend)  # type: ignore[arg-type]
+        for result in pool.imap(_programs(input, writer)):
+            writer.write(result)
+            done = sum(writer.counts.values())
+            if sys.stderr.isatty() and done % 50 == 0:
+                typer.echo(f"\r{done} programs, {done / (time.monotonic() - start):.1f}/s", err=True, nl=False)
+    total = sum(writer.counts.values())
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(writer.counts.items()))
+    typer.echo(f"{total} programs in {time.monotonic() - start:.1f} s: {counts or 'none'} -> {output}", err=True)
+    typer.echo(isolation.summary(), err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("exec")(exec_command)
