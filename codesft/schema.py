@@ -155,6 +155,13 @@ class Redaction(_Model):
     redacted_fields: list[str] = Field(default_factory=list)
 
 
+class Dedup(_Model):
+    cluster_id: str = Field(description="Id of the duplicate cluster (the sample_id of the record kept for it).")
+    kept: bool = Field(description="True for the record kept for the cluster (highest score, then smallest id).")
+    method: Literal["exact", "near"] = Field(description="exact: same normalised instruction+code; near: MinHash LSH over code shingles.")
+    size: int = Field(default=2, ge=2, description="Number of records in the cluster.")
+
+
 class Sample(_Model):
     sample_id: str = Field(description="Stable id: sha256 of source kind + source location + content.")
     schema_version: str = SCHEMA_VERSION
@@ -168,6 +175,7 @@ class Sample(_Model):
     provenance: Provenance
     split: Split | None = None
     redaction: Redaction = Field(default_factory=Redaction)
+    dedup: Dedup | None = Field(default=None, description="Duplicate cluster the record belongs to, if any.")
     export_compatibility: dict[str, str] = Field(default_factory=dict, description="Per export format: 'ok' or the reason it is not exported.")
 
     def to_json(self) -> str:

@@ -1,0 +1,13 @@
+"""Back-ends that run the per-record curate stages: local processes, or Ray Data (optional extra)."""
+
+from __future__ import annotations
+
+
+def make_executor(kind: str = "local", workers: int = 1, batch_size: int = 256):
+    if kind == "ray":
+        from codesft.executors.ray_data import RayExecutor
+
+        return RayExecutor(batch_size=batch_size)
+    from codesft.executors.local import LocalExecutor
+
+    return LocalExecutor(workers=workers, batch_size=batch_size)

@@ -1,0 +1,1 @@
+"""HTML/JSON reports: dataset analytics (report.dataset); evaluation comparisons live with evaluate."""

@@ -1,0 +1,88 @@
+"""balance: cap the share of over-represented buckets (by category, language or difficulty).
+
+Two passes like dedup: `plan_balance` counts live records per bucket (memory: one counter per
+bucket) and solves for keep counts so that no capped bucket exceeds its target share of the
+result; `apply_balance` keeps a record when its seeded hash rank falls under the bucket's keep
+ratio, so the choice is deterministic and needs no per-record state. Deficits (buckets below
+their target share) are reported, not invented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from codesft.curate.config import BalanceConfig
+from codesft.curate.gate import reject
+from codesft.schema import Sample
+
+
+def bucket_of(s: Sample, by: str) -> str:
+    return str(getattr(s.metadata, by) or "unknown")
+
+
+@dataclass
+class BalancePlan:
+    counts: dict[str, int] = field(default_factory=dict)
+    keep_ratio: dict[str, float] = field(default_factory=dict)
+    target_counts: dict[str, int] = field(default_factory=dict)
+    deficits: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"counts": dict(sorted(self.counts.items())), "keep_ratio": dict(sorted(self.keep_ratio.items())),
+                "target_counts": dict(sorted(self.target_counts.items())), "deficits": dict(sorted(self.deficits.items()))}
+
+
+def solve(counts: dict[str, int], targets: dict[str, float]) -> dict[str, int]:
+    """Largest keep counts with keep[b] <= targets[b] * total for every capped bucket b.
+
+    total T must satisfy T = f(T) = sum(uncapped) + sum(min(n_b, t_b * T)); f is monotone and
+    f(T) <= N, so iterating from T = N descends to the largest fixed point.
+    """
+    total = float(sum(counts.values()))
+    for _ in range(1000):
+        nxt = sum(min(n, targets[b] * total) if b in targets else n for b, n in counts.items())
+        if total - nxt < 1e-6:
+            break
+        total = nxt
+    return {b: min(n, int(targets[b] * total + 1e-6)) if b in targets else n for b, n in counts.items()}
+
+
+def plan_balance(samples: Iterable[Sample], cfg: BalanceConfig) -> BalancePlan:
+    plan = BalancePlan()
+    for s in samples:
+        if s.quality.decision == "rejected":
+            continue
+        b = bucket_of(s, cfg.by)
+        plan.counts[b] = plan.counts.get(b, 0) + 1
+    if not cfg.enabled or not cfg.targets:
+        return plan
+    keep = solve(plan.counts, cfg.targets)
+    total = sum(keep.values()) or 1
+    for b, n in plan.counts.items():
+        plan.target_counts[b] = keep[b]
+        plan.keep_ratio[b] = keep[b] / n if n else 1.0
+    for b, t in cfg.targets.items():
+        share = keep.get(b, 0) / total
+        if share + 1e-9 < t:
+            plan.deficits[b] = {"target_share": t, "actual_share": round(share, 4),
+                                "missing_records": max(0, int(t * total) - keep.get(b, 0))}
+    return plan
+
+
+def _rank(seed: int, sample_id: str) -> float:
+    return int(hashlib.sha256(f"{seed}:balance:{sample_id}".encode()).hexdigest()[:12], 16) / float(1 << 48)
+
+
+def apply_balance(samples: Iterable[Sample], plan: BalancePlan, cfg: BalanceConfig, seed: int) -> Iterator[Sample]:
+    for s in samples:
+        if s.quality.decision == "rejected":
+            yield s
+            continue
+        b = bucket_of(s, cfg.by)
+        ratio = plan.keep_ratio.get(b, 1.0)
+        if ratio < 1.0 and _rank(seed, s.sample_id) >= ratio:
+            s = s.model_copy(deep=True)
+            reject(s, f"balance_downsampled: {cfg.by}={b} over its {cfg.targets[b]:g} share", "balance")
+        yield s
