@@ -28,6 +28,8 @@ import time
 # child needs must already be in memory. Common benchmark imports are preloaded for speed
 # (a fork inherits them; a program mutating them only touches its own copy).
 from codesft.sandbox import harness, linux  # noqa: F401
+from codesft.sandbox.rootfs import build_root, write_file
+from codesft.sandbox.verdict import verdict
 import collections, functools, heapq, itertools, math, random, re, string, typing, bisect, fractions, decimal, hashlib, statistics, copy  # noqa: E401,F401,E501
 
 SANDBOX_ENV = {
@@ -39,91 +41,8 @@ SANDBOX_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONIOENCODING": "utf-8",
 }
-_PROC_FD = 3  # protocol out (dup of the original fd 1)
 _CHANNEL_FD_RANGE = (40, 200)
 _KILL_GRACE_S = 0.5
-
-
-class WorkerSetupError(RuntimeError):
-    pass
-
-
-def _write_file(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-def _bind(src: str, dst: str, readonly: bool = True) -> None:
-    linux.mount(src, dst, None, linux.MS_BIND | linux.MS_REC)
-    if readonly:
-        linux.mount(None, dst, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
-
-
-def _runtime_dirs() -> list[str]:
-    """Directories the read-only runtime needs: the interpreter and its library paths.
-    The project checkout is left out even when it is on sys.path (editable installs)."""
-    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    candidates.update(p for p in sys.path if p)
-    out: list[str] = []
-    for path in sorted({os.path.realpath(c) for c in candidates if os.path.isdir(c)}):
-        if path == pkg_root or pkg_root.startswith(path + os.sep) or path == "/":
-            continue
-        if path.startswith(("/usr/", "/proc/", "/sys/", "/dev/")) or path == "/usr":
-            continue
-        if any(path == o or path.startswith(o + os.sep) for o in out):
-            continue
-        out.append(path)
-    return out
-
-
-def _build_root(uid: int, gid: int) -> list[str]:
-    """Private mount tree: tmpfs root, read-only /usr and runtime, synthesized /etc, minimal /dev, new /proc."""
-    layers = []
-    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    root = "/tmp"  # mounting over /tmp is private to this mount namespace; the host's /tmp is untouched
-    linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=16m,mode=755")
-    for name in ("usr", "etc", "dev", "proc", "tmp", "work", ".old"):
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-    _bind("/usr", f"{root}/usr")
-    for link in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
-        host = f"/{link}"
-        if os.path.islink(host):
-            os.symlink(os.readlink(host), f"{root}/{link}")
-        elif os.path.isdir(host):
-            os.makedirs(f"{root}/{link}", exist_ok=True)
-            _bind(host, f"{root}/{link}")
-    for path in _runtime_dirs():
-        os.makedirs(root + path, exist_ok=True)
-        _bind(path, root + path)
-    layers.append("read-only runtime: /usr + " + (", ".join(_runtime_dirs()) or "nothing else"))
-    # /etc: synthesized, so host accounts, hosts and secrets are not visible.
-    _write_file(f"{root}/etc/passwd", f"root:x:0:0:root:/root:/bin/sh\nsandbox:x:{uid}:{gid}:sandbox:/work:/bin/sh\n")
-    _write_file(f"{root}/etc/group", f"root:x:0:\nsandbox:x:{gid}:\n")
-    _write_file(f"{root}/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n")
-    _write_file(f"{root}/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n")
-    _write_file(f"{root}/etc/resolv.conf", "")
-    for name in ("ld.so.cache", "ld.so.conf", "localtime"):
-        host = f"/etc/{name}"
-        if os.path.isfile(host):
-            shutil.copyfile(host, f"{root}/etc/{name}")
-    linux.mount("tmpfs", f"{root}/dev", "tmpfs", linux.MS_NOSUID, "size=64k,mode=755")
-    for dev in ("null", "zero", "full", "random", "urandom"):
-        open(f"{root}/dev/{dev}", "w").close()
-        _bind(f"/dev/{dev}", f"{root}/dev/{dev}", readonly=False)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, f"{root}/dev/{name}")
-    os.makedirs(f"{root}/dev/shm")
-    linux.mount("proc", f"{root}/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    os.chdir(root)
-    linux.pivot_root(".", ".old")
-    os.chdir("/")
-    linux.umount("/.old")
-    os.rmdir("/.old")
-    linux.mount(None, "/", None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
-    layers.append("private mount tree (pivot_root): host home, project checkout and host /tmp not mounted")
-    return layers
 
 
 class Worker:
@@ -148,7 +67,7 @@ class Worker:
             self.oom_fds.append(os.open(path, os.O_RDONLY))
         try:
             # The OOM killer should pick a program, never the worker that judges it.
-            _write_file("/proc/self/oom_score_adj", "-1000")
+            write_file("/proc/self/oom_score_adj", "-1000")
             self.layers.append("worker exempt from the OOM killer")
         except OSError:
             pass
@@ -175,9 +94,9 @@ class Worker:
             flags |= linux.CLONE_NEWUSER
         linux.unshare(flags)
         if self.userns:
-            _write_file("/proc/self/setgroups", "deny")
-            _write_file("/proc/self/uid_map", f"0 {real_uid} 1")
-            _write_file("/proc/self/gid_map", f"0 {real_gid} 1")
+            write_file("/proc/self/setgroups", "deny")
+            write_file("/proc/self/uid_map", f"0 {real_uid} 1")
+            write_file("/proc/self/gid_map", f"0 {real_gid} 1")
         # The PID namespace applies to children: fork once and let the child be its init.
         child = os.fork()
         if child:
@@ -197,7 +116,7 @@ class Worker:
         if self.userns:
             self.layers.append("user namespace (unprivileged host)")
         linux.sethostname("sandbox")
-        self.layers += _build_root(self.uid, self.gid)
+        self.layers += build_root(self.uid, self.gid)
         # Programs run as another uid; non-dumpable stops /proc/1/mem and ptrace even for same-uid setups.
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
 
@@ -232,7 +151,7 @@ class Worker:
         try:
             os.setsid()
             try:
-                _write_file("/proc/self/oom_score_adj", "1000")
+                write_file("/proc/self/oom_score_adj", "1000")
             except OSError:
                 pass
             os.dup2(fds["stdin"], 0)
@@ -293,7 +212,7 @@ class Worker:
                 os.close(pipes[name][0])
             self._cleanup_dirs(work, tmp)
         outcome["oom_killed"] = self._oom_count() > oom_before
-        return self._verdict(outcome, nonce, program, limits)
+        return verdict(outcome, nonce, program, limits)
 
     def _monitor(self, pid: int, pipes: dict, stdin: str, limits: dict, start: float) -> dict:
         cap = limits["max_output_bytes"]
@@ -432,57 +351,6 @@ class Worker:
                 if key == "oom_kill":
                     total += int(value)
         return total
-
-    @staticmethod
-    def _verdict(out: dict, nonce: str, program: dict, limits: dict) -> dict:
-        events = []
-        for raw in out["channel"].decode("utf-8", "replace").splitlines():
-            parts = raw.split("\t", 3)
-            if len(parts) == 4 and parts[0] == nonce:  # lines without our nonce are forgeries or noise
-                events.append((parts[1], int(parts[2]) if parts[2].lstrip("-").isdigit() else -1, parts[3]))
-        status_word = out["status"]
-        exit_code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else None
-        sig = os.WTERMSIG(status_word) if os.WIFSIGNALED(status_word) else None
-        kinds = [e[0] for e in events]
-        tests = None
-        if program.get("tests"):
-            tests = [{"index": i, "passed": False, "error": "did not run"} for i in range(len(program["tests"]))]
-            for kind, index, info in events:
-                if kind in ("test_pass", "test_fail") and 0 <= index < len(tests):
-                    tests[index] = {"index": index, "passed": kind == "test_pass", "error": info}
-        fail_info = next((info for kind, _, info in events if kind in ("fail", "setup_error", "memory")), "")
-        if out["timed_out"]:
-            status, reason = "timeout", f"wall-clock limit of {limits['timeout_s']:g} s exceeded"
-        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and out["rusage"] is not None
-                                       and out["rusage"].ru_utime + out["rusage"].ru_stime >= limits["cpu_s"]):
-            status, reason = "timeout", f"CPU-time limit of {limits['cpu_s']:g} s exceeded"
-        elif "memory" in kinds or out["oom_killed"]:
-            status, reason = "memory", (f"memory limit of {limits['memory_mb']} MB exceeded"
-                                        + (f" ({fail_info})" if fail_info else " (killed by the OOM killer)"))
-        elif "setup_error" in kinds:
-            status, reason = "error", f"sandbox could not prepare the child: {fail_info}"
-        elif "done" in kinds and exit_code == 0:
-            status, reason = "passed", ""
-            expected = program.get("expected_stdout")
-            if expected is not None and _norm_out(out["stdout"].decode("utf-8", "replace")) != _norm_out(expected):
-                status, reason = "failed", "stdout differs from expected_stdout"
-        elif fail_info:
-            status, reason = "failed", fail_info
-        elif sig is not None:
-            status, reason = "failed", f"killed by signal {signal.Signals(sig).name} before the end"
-        else:
-            status, reason = "failed", f"exited with code {exit_code} before the program finished"
-        rss = out["rusage"].ru_maxrss if out["rusage"] is not None else None
-        return {"id": program["id"], "status": status, "reason": reason, "exit_code": exit_code, "signal": sig,
-                "runtime_s": round(out["runtime"], 4),
-                "stdout": out["stdout"].decode("utf-8", "replace"), "stderr": out["stderr"].decode("utf-8", "replace"),
-                "stdout_truncated": out["stdout_cut"], "stderr_truncated": out["stderr_cut"],
-                "tests": tests, "max_rss_kb": rss}
-
-
-def _norm_out(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
 
 def _serve(worker: Worker, requests, out_fd: int) -> None:
     for line in requests:
