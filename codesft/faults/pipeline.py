@@ -1,0 +1,199 @@
+"""`generate_faults(bundle_path, config) -> Path`: read a bundle, attach faults, write a new bundle version.
+
+Per batch of samples: generate K candidates each -> drop non-parsing and identical ones -> run the
+survivors AND the correct solution against the sample's tests in the sandbox (one `run_many` for the
+whole batch; the correct solution is the control: if it does not pass, a failing variant proves
+nothing) -> keep failing variants -> pick the most similar -> diff spans -> `Sample.fault`.
+Samples with no surviving variant keep `fault = None` and are counted by reason in the new
+bundle's summary (`pipeline.faults`) and in the returned report.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from codesft.faults.config import FaultsConfig
+from codesft.faults.generators import Candidate, make_generator
+from codesft.faults.similarity import EmbeddingSimilarity, edit_similarity
+from codesft.faults.spans import diff_spans
+from codesft.schema import Fault, Sample
+
+
+@dataclass
+class FaultReport:
+    eligible: int = 0
+    with_fault: int = 0
+    reasons: Counter = field(default_factory=Counter)  # why a sample got no fault
+    without_fault: dict[str, str] = field(default_factory=dict)  # sample_id -> reason
+    operators: Counter = field(default_factory=Counter)
+    candidates: int = 0
+
+    def to_dict(self, limit: int = 200) -> dict[str, Any]:
+        return {"eligible": self.eligible, "with_fault": self.with_fault, "candidates": self.candidates,
+                "without_fault_by_reason": dict(sorted(self.reasons.items())),
+                "without_fault": dict(list(sorted(self.without_fault.items()))[:limit]),
+                "operators": dict(sorted(self.operators.items()))}
+
+
+def _eligible(s: Sample, config: FaultsConfig) -> bool:
+    return (s.quality.decision != "rejected" and s.code is not None and bool(s.code.solution)
+            and s.code.language == "python" and (s.split is None or s.split.assignment in config.splits))
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _same(a: str, b: str) -> bool:
+    return a.strip() == b.strip()
+
+
+def program_fields(code: str, s: Sample) -> dict[str, Any]:
+    """Program fields for a code under the sample's tests; the same rules as curate's verify stage."""
+    c = s.code
+    body = f"{c.setup}\n{code}" if c.setup else code
+    entry = c.entry_point if c.entry_point and "def check(" in (c.tests or "") else None
+    return {"code": body, "test": c.tests, "entry_point": entry}
+
+
+def _verify(batch: list[Sample], cands: list[list[Candidate]], config: FaultsConfig) -> dict[str, Any]:
+    """Sandbox statuses keyed "i:control" and "i:j" for samples that have tests."""
+    from codesft.sandbox import Limits, Program, run_many
+
+    programs = []
+    for i, (s, cs) in enumerate(zip(batch, cands)):
+        if not s.code.tests or not cs:
+            continue
+        programs.append(Program(id=f"{i}:control", **program_fields(s.code.solution, s)))
+        programs.extend(Program(id=f"{i}:{j}", **program_fields(c.code, s)) for j, c in enumerate(cs))
+    if not programs:
+        return {}
+    limits = Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb)
+    return {r.id: r for r in run_many(programs, limits=limits, workers=config.workers)}
+
+
+def attach_faults(batch: list[Sample], config: FaultsConfig, generator: Any, similarity: Any,
+                  report: FaultReport) -> list[Sample]:
+    """Faults for one batch of eligible samples (returns copies)."""
+    raw = generator.generate(batch)
+    cands: list[list[Candidate]] = []
+    for s, cs in zip(batch, raw):
+        seen: set[str] = set()
+        keep = []
+        for c in cs:
+            if _parses(c.code) and not _same(c.code, s.code.solution) and c.code.strip() not in seen:
+                seen.add(c.code.strip())
+                keep.append(c)
+        cands.append(keep)
+        report.candidates += len(cs)
+    results = _verify(batch, cands, config) if config.verify else {}
+    out = []
+    for i, (s, cs) in enumerate(zip(batch, cands)):
+        s = s.model_copy(deep=True)
+        report.eligible += 1
+        has_tests = bool(s.code.tests) and config.verify
+        survivors: list[tuple[Candidate, Any]] = []
+        reason = None
+        if not cs:
+            reason = "no_valid_variant"
+        elif has_tests and not results[f"{i}:control"].passed:
+            reason = f"correct_solution_{results[f'{i}:control'].status}"
+        else:
+            for j, c in enumerate(cs):
+                r = results.get(f"{i}:{j}") if has_tests else None
+                if r is None or not r.passed:
+                    survivors.append((c, r))
+            if not survivors:
+                reason = "no_failing_variant"
+        if reason is not None:
+            report.reasons[reason] += 1
+            report.without_fault[s.sample_id] = reason
+            out.append(s)
+            continue
+        if similarity is None:
+            scores = [edit_similarity(s.code.solution, c.code) for c, _ in survivors]
+            method = "edit"
+        else:
+            scores = similarity.scores(s.code.solution, [c.code for c, _ in survivors])
+            method = similarity.method
+        best = max(range(len(survivors)), key=lambda j: (scores[j], -j))  # ties: generation order
+        cand, result = survivors[best]
+        correct_spans, incorrect_spans = diff_spans(s.code.solution, cand.code)
+        s.fault = Fault(
+            incorrect=cand.code, generator=config.generator, operator=cand.operator,
+            similarity=round(float(scores[best]), 6), similarity_method=method,
+            verified_failing=(True if result is not None else None),
+            verification=(f"{result.status}: {result.reason}"[:300] if result is not None else None),
+            correct_spans=correct_spans, incorrect_spans=incorrect_spans, candidates_tried=len(raw[i]))
+        report.with_fault += 1
+        report.operators[cand.operator.split(":")[0]] += 1
+        out.append(s)
+    return out
+
+
+def _batches(samples: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
+    batch: list[Sample] = []
+    for s in samples:
+        batch.append(s)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def generate_faults(bundle_path: str | Path, config: FaultsConfig | dict | None = None,
+                    report: FaultReport | None = None) -> Path:
+    """Write a new version of the bundle whose eligible records carry `fault`; returns its path."""
+    from codesft.export.bundle import load_bundle, write_bundle
+
+    config = config if isinstance(config, FaultsConfig) else FaultsConfig.model_validate(config or {})
+    path = Path(bundle_path)
+    if not path.exists():
+        raise FileNotFoundError(f"bundle not found: {path}")
+    bundle = load_bundle(path)
+    generator = make_generator(config)
+    similarity = EmbeddingSimilarity(config.embedder) if config.embedder else None
+    report = report if report is not None else FaultReport()
+    lineage = f"{bundle.name}@{bundle.version}"
+
+    def records() -> Iterator[Sample]:
+        for batch in _batches(bundle.samples(), config.batch_size):
+            eligible = [s for s in batch if _eligible(s, config)]
+            done = iter(attach_faults(eligible, config, generator, similarity, report)) if eligible else iter(())
+            for s in batch:
+                s = next(done) if _eligible(s, config) else s
+                if lineage not in s.provenance.lineage:
+                    s.provenance.lineage = [*s.provenance.lineage, lineage]
+                yield s
+
+    bundle_config = dict(bundle.config())
+    bundle_config["faults"] = config.model_dump(mode="json")
+    version = config.version or f"{bundle.version}+faults"
+    out_root = Path(config.out) if config.out else bundle.path.parent.parent
+    out_root.mkdir(parents=True, exist_ok=True)
+    # The report goes into the new bundle's summary, so the records are staged in a temp file first
+    # (constant memory) and the bundle is written once the counts are known.
+    with tempfile.TemporaryDirectory(dir=out_root, prefix=".faults-") as td:
+        staged = Path(td) / "samples.jsonl"
+        with staged.open("w", encoding="utf-8") as fh:
+            for s in records():
+                fh.write(s.to_json() + "\n")
+
+        def staged_records() -> Iterator[Sample]:
+            with staged.open(encoding="utf-8") as fh:
+                for line in fh:
+                    yield Sample.from_json(line)
+
+        return write_bundle(staged_records(), bundle.rejected(), out_root, bundle.name, version, bundle_config,
+                            parent_version=bundle.version, formats=bundle.manifest.get("formats"),
+                            stats={"faults": report.to_dict()})
