@@ -1,0 +1,105 @@
+"""The one page of `codesft run`: dataset, training and evaluation side by side, linking each stage's own report."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:960px;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}h1{margin-bottom:.2rem}.muted{color:#777}.bar{fill:#4a7bd0}"""
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _link(out: Path, target: str | Path, label: str) -> str:
+    rel = os.path.relpath(Path(target), out)
+    return f'<a href="{html.escape(rel)}">{html.escape(label)}</a>'
+
+
+def _pct(x: Any) -> str:
+    return f"{100 * x:.1f}%" if isinstance(x, (int, float)) else "–"
+
+
+def _bars(rows: list[tuple[str, float]]) -> str:
+    """Inline SVG bar chart of pass@1 (no scripts, no network)."""
+    width, bar_h = 420, 22
+    parts = [f'<svg width="{width + 160}" height="{bar_h * len(rows) + 6}" role="img">']
+    for i, (label, value) in enumerate(rows):
+        y = i * bar_h + 3
+        w = max(1, int(width * value))
+        parts.append(f'<text x="0" y="{y + 15}" font-size="13">{html.escape(label)}</text>'
+                     f'<rect class="bar" x="110" y="{y}" width="{w}" height="{bar_h - 6}"/>'
+                     f'<text x="{116 + w}" y="{y + 15}" font-size="12">{_pct(value)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) -> Path:
+    manifest = _load(Path(info["fault_bundle"]) / "manifest.json") or _load(Path(info["bundle"]) / "manifest.json")
+    counts = manifest.get("counts", {})
+    body = [f"<h1>codesft run</h1><p class='muted'>preset {html.escape(config['preset'])} · model "
+            f"{html.escape(config['model'])} · codesft {html.escape(str(manifest.get('codesft_version', '')))}</p>"]
+
+    body.append("<h2>Data</h2><table><tr><th>bundle</th><th>inputs</th><th>accepted</th><th>downgraded</th><th>rejected</th><th>report</th></tr>")
+    for label, path in (("curated", info["bundle"]), ("with faults", info["fault_bundle"])):
+        m = _load(Path(path) / "manifest.json").get("counts", {})
+        body.append(f"<tr><td>{label}: {html.escape(Path(path).parent.name)}/{html.escape(Path(path).name)}</td>"
+                    f"<td>{m.get('inputs', '–')}</td><td>{m.get('accepted', '–')}</td><td>{m.get('downgraded', '–')}</td>"
+                    f"<td>{m.get('rejected', '–')}</td><td>{_link(out, Path(path) / 'report.html', 'report.html')}</td></tr>")
+    body.append("</table>")
+    if not counts:
+        body.append("<p class='muted'>bundle manifest not readable</p>")
+
+    body.append("<h2>Training</h2><table><tr><th>method</th><th>records</th><th>steps</th><th>train loss</th><th>wall time</th><th>files</th></tr>")
+    for method, d in info["train"].items():
+        run = _load(Path(d) / "run.json")
+        metrics = run.get("metrics", {})
+        loss = metrics.get("train_loss")
+        secs = info["timings"].get(f"train-{method}")
+        links = " · ".join(_link(out, Path(d) / name, name) for name in ("run.json", "config.yaml", "preflight.json")
+                           if (Path(d) / name).exists())
+        body.append(f"<tr><td>{html.escape(method)}</td><td>{run.get('records', '–')}</td><td>{run.get('global_step', '–')}</td>"
+                    f"<td>{f'{loss:.4f}' if isinstance(loss, (int, float)) else '–'}</td>"
+                    f"<td>{f'{secs:.0f} s' if secs is not None else '–'}</td><td>{links}</td></tr>")
+    body.append("</table>")
+
+    body.append("<h2>Evaluation</h2>")
+    for bench, runs in info["eval"].items():
+        rows = []
+        body.append(f"<h3>{html.escape(bench)}</h3><table><tr><th>model</th><th>problems</th><th>pass@1</th><th>95% CI</th><th>report</th></tr>")
+        for name, d in runs.items():
+            summary = _load(Path(d) / "summary.json")
+            p1 = summary.get("metrics", {}).get("pass@k", {}).get("pass@1", {})
+            rows.append((name, p1.get("value", 0.0)))
+            body.append(f"<tr><td>{html.escape(name)}</td><td>{summary.get('problems', '–')}</td><td>{_pct(p1.get('value'))}</td>"
+                        f"<td>{_pct(p1.get('ci_low'))} – {_pct(p1.get('ci_high'))}</td>"
+                        f"<td>{_link(out, Path(d) / 'report.html', 'report.html')}</td></tr>")
+        body.append("</table>" + _bars(rows))
+        comp = info["compare"].get(bench)
+        if comp:
+            body.append("<table><tr><th>vs base</th><th>problems</th><th>Δ pass@1</th><th>95% CI</th><th>won</th><th>lost</th><th>McNemar p</th></tr>")
+            for entry in comp["report"].get("comparisons", []):
+                p = entry.get("mcnemar", {}).get("p_value")
+                body.append(f"<tr><td>{html.escape(Path(entry['run']).name)}</td><td>{entry.get('problems')}</td>"
+                            f"<td>{_pct(entry.get('difference'))}</td><td>{_pct((entry.get('ci95') or [None])[0])} – {_pct((entry.get('ci95') or [None, None])[1])}</td><td>{entry.get('won', '–')}</td><td>{entry.get('lost', '–')}</td>"
+                            f"<td>{f'{p:.3g}' if isinstance(p, float) else '–'}</td></tr>")
+            body.append(f"</table><p>{_link(out, Path(comp['dir']) / 'comparison.html', 'full comparison')}</p>")
+
+    body.append("<h2>Timings</h2><table><tr><th>stage</th><th>seconds</th></tr>")
+    for stage, secs in info["timings"].items():
+        body.append(f"<tr><td>{html.escape(stage)}</td><td>{secs:.1f}</td></tr>")
+    body.append("</table>")
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>codesft run</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    (out / "run_summary.json").write_text(json.dumps(info, indent=2, default=str))
+    return path
