@@ -177,6 +177,6 @@ def fields_help(cls: type[BaseModel], prefix: str = "") -> str:
             lines.append(fields_help(nested, prefix=f"{dotted}."))
             continue
         ann = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
-        default = field.get_default(call_default_factory=True)
-        lines.append(f"  --{dotted.replace('_', '-')} ({ann}, default {default!r}): {field.description or ''}")
+        shown = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
+        lines.append(f"  --{dotted.replace('_', '-')} ({ann}, {shown}): {field.description or ''}")
     return "\n".join(lines)
