@@ -31,9 +31,8 @@ class RunConfig(CommandConfig):
     curate_config: str = Field(default="examples/curate.yaml", description="Curate config (its inputs are the assets to curate); relative paths inside resolve against the config's project.")
     curate: dict[str, Any] = Field(default_factory=dict, description="Overrides for the curate config (e.g. {verify: {timeout_s: 5}}).")
     faults: dict[str, Any] = Field(default_factory=dict, description="Overrides for the faults config (generator is mutation unless set).")
-    methods: list[Literal["sft", "fgit", "dpo"]] = Field(default_factory=lambda: ["sft", "fgit"], description="Training conditions, each evaluated against the base model.")
-    train: dict[str, Any] = Field(default_factory=dict, description="Train config fields shared by every method (lr, epochs, lora, ...).")
-    method_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-method train overrides, e.g. {fgit: {weighting: bt}}.")
+    conditions: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"sft": {"method": "sft"}, "fgit": {"method": "fgit"}}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
+    train: dict[str, Any] = Field(default_factory=dict, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval"], description="Benchmarks to evaluate on; 'bundle' means the curated bundle's test split.")
     eval: dict[str, Any] = Field(default_factory=dict, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
 
@@ -134,12 +133,11 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
                               lambda: {"bundle": str(generate_faults(bundle, faults_cfg))})["bundle"]
 
     trained: dict[str, str] = {}
-    for method in cfg.methods:
-        fields = {**cfg.train, **cfg.method_overrides.get(method, {}), "model": model, "data": fault_bundle,
-                  "method": method, "output_dir": str(out / "train" / method)}
-        tcfg = TrainConfig.model_validate(fields)
-        trained[method] = stages.run(f"train-{method}", tcfg.model_dump(mode="json"),
-                                     lambda tcfg=tcfg: {"dir": str(train(tcfg))})["dir"]
+    for name, fields in cfg.conditions.items():
+        tcfg = TrainConfig.model_validate({**cfg.train, **fields, "model": model, "data": fault_bundle,
+                                           "output_dir": str(out / "train" / name)})
+        trained[name] = stages.run(f"train-{name}", tcfg.model_dump(mode="json"),
+                                   lambda tcfg=tcfg: {"dir": str(train(tcfg))})["dir"]
 
     models = {"base": model, **{m: str(Path(d) / "model") for m, d in trained.items()}}
     comparisons: dict[str, Any] = {}

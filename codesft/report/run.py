@@ -29,6 +29,10 @@ def _pct(x: Any) -> str:
     return f"{100 * x:.1f}%" if isinstance(x, (int, float)) else "–"
 
 
+def _count(x: Any) -> str:
+    return str(len(x)) if isinstance(x, list) else "–" if x is None else str(x)
+
+
 def _bars(rows: list[tuple[str, float]]) -> str:
     """Inline SVG bar chart of pass@1 (no scripts, no network)."""
     width, bar_h = 420, 22
@@ -90,7 +94,7 @@ def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) ->
             for entry in comp["report"].get("comparisons", []):
                 p = entry.get("mcnemar", {}).get("p_value")
                 body.append(f"<tr><td>{html.escape(Path(entry['run']).name)}</td><td>{entry.get('problems')}</td>"
-                            f"<td>{_pct(entry.get('difference'))}</td><td>{_pct((entry.get('ci95') or [None])[0])} – {_pct((entry.get('ci95') or [None, None])[1])}</td><td>{entry.get('won', '–')}</td><td>{entry.get('lost', '–')}</td>"
+                            f"<td>{_pct(entry.get('difference'))}</td><td>{_pct((entry.get('ci95') or [None])[0])} – {_pct((entry.get('ci95') or [None, None])[1])}</td><td>{_count(entry.get('won'))}</td><td>{_count(entry.get('lost'))}</td>"
                             f"<td>{f'{p:.3g}' if isinstance(p, float) else '–'}</td></tr>")
             body.append(f"</table><p>{_link(out, Path(comp['dir']) / 'comparison.html', 'full comparison')}</p>")
 
