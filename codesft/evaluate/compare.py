@@ -1,0 +1,102 @@
+"""Paired comparison of eval runs on the same problems.
+
+The unit is the problem: each run's per-problem pass@1 (the mean of its samples' verdicts; 0/1 with n=1) is
+paired by task id. Reported: difference in mean pass@1 with a paired percentile bootstrap CI (resampling
+problems), McNemar's exact test on problems solved (pass@1 >= 0.5) by one run but not the other, the problems
+won and lost, and the difference per category. Runs are compared against the first (the baseline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codesft.evaluate.results import atomic_write_json, read_jsonl
+
+
+def _per_problem(run_dir: Path) -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
+    results = read_jsonl(run_dir / "results.jsonl")
+    if not results:
+        raise FileNotFoundError(f"{run_dir}: no results.jsonl (run `codesft eval run` or `eval score` first)")
+    flags: dict[str, list[bool]] = defaultdict(list)
+    cats: dict[str, str] = {}
+    for r in results:
+        flags[r["task_id"]].append(bool(r["passed"]))
+        cats[r["task_id"]] = r.get("category", "all")
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return {t: float(np.mean(v)) for t, v in flags.items()}, cats, summary
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value (binomial test on the discordant pairs)."""
+    if b + c == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
+
+
+def paired(a: dict[str, float], b: dict[str, float], cats: dict[str, str], n_boot: int = 2000,
+           seed: int = 0) -> dict[str, Any]:
+    common = sorted(set(a) & set(b))
+    if not common:
+        raise ValueError("the runs share no problems")
+    x = np.array([a[t] for t in common])
+    y = np.array([b[t] for t in common])
+    d = y - x
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(d), size=(n_boot, len(d)))
+    boots = d[idx].mean(axis=1)
+    won = [t for t in common if b[t] > a[t]]
+    lost = [t for t in common if b[t] < a[t]]
+    sa, sb = x >= 0.5, y >= 0.5
+    n_b_only, n_a_only = int((sb & ~sa).sum()), int((sa & ~sb).sum())
+    per_cat: dict[str, dict[str, Any]] = {}
+    by_cat: dict[str, list[str]] = defaultdict(list)
+    for t in common:
+        by_cat[cats.get(t, "all")].append(t)
+    for c, ts in sorted(by_cat.items()):
+        per_cat[c] = {"problems": len(ts), "baseline": float(np.mean([a[t] for t in ts])),
+                      "candidate": float(np.mean([b[t] for t in ts])),
+                      "difference": float(np.mean([b[t] - a[t] for t in ts])),
+                      "won": sum(b[t] > a[t] for t in ts), "lost": sum(b[t] < a[t] for t in ts)}
+    return {
+        "problems": len(common), "only_in_baseline": len(set(a) - set(b)), "only_in_candidate": len(set(b) - set(a)),
+        "pass@1_baseline": float(x.mean()), "pass@1_candidate": float(y.mean()),
+        "difference": float(d.mean()),
+        "ci95": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
+        "mcnemar": {"solved_only_by_candidate": n_b_only, "solved_only_by_baseline": n_a_only,
+                    "p_value": mcnemar_exact(n_b_only, n_a_only)},
+        "won": won, "lost": lost, "per_category": per_cat,
+    }
+
+
+def compare(dirs: list[str | Path], out: str | Path | None = None) -> dict[str, Any]:
+    """Compare runs[1:] against runs[0]; writes comparison.json (and comparison.html) into `out` when given."""
+    if len(dirs) < 2:
+        raise ValueError("compare needs at least two run directories")
+    runs = [Path(d) for d in dirs]
+    loaded = [_per_problem(r) for r in runs]
+    base, base_cats, base_sum = loaded[0]
+    report: dict[str, Any] = {"baseline": str(runs[0]),
+                              "baseline_model": base_sum.get("model", {}).get("source"),
+                              "benchmark": base_sum.get("benchmark", {}).get("name"), "comparisons": []}
+    for run, (cand, cats, s) in zip(runs[1:], loaded[1:]):
+        bench = s.get("benchmark", {}).get("name")
+        if bench and report["benchmark"] and bench != report["benchmark"]:
+            raise ValueError(f"{run} is on benchmark {bench}, the baseline on {report['benchmark']}")
+        entry = {"run": str(run), "model": s.get("model", {}).get("source"), **paired(base, cand, {**base_cats, **cats})}
+        report["comparisons"].append(entry)
+    if out is not None:
+        outp = Path(out)
+        outp.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(outp / "comparison.json", report)
+        from codesft.evaluate.report import write_comparison_report
+
+        write_comparison_report(outp, report)
+    return report

