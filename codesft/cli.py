@@ -41,13 +41,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a stage that is not built yet must not break the others
-        if exc.name != _name:
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:
