@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from codesft.curate.config import BalanceConfig
-from codesft.curate.gate import reject
+from codesft.curate.gate import fork, reject
 from codesft.schema import Sample
 
 
@@ -50,12 +50,18 @@ def solve(counts: dict[str, int], targets: dict[str, float]) -> dict[str, int]:
 
 
 def plan_balance(samples: Iterable[Sample], cfg: BalanceConfig) -> BalancePlan:
-    plan = BalancePlan()
+    counts: dict[str, int] = {}
     for s in samples:
         if s.quality.decision == "rejected":
             continue
         b = bucket_of(s, cfg.by)
-        plan.counts[b] = plan.counts.get(b, 0) + 1
+        counts[b] = counts.get(b, 0) + 1
+    return plan_from_counts(counts, cfg)
+
+
+def plan_from_counts(counts: dict[str, int], cfg: BalanceConfig) -> BalancePlan:
+    """The plan from live-record counts per bucket (insertion order = first appearance, as in plan_balance)."""
+    plan = BalancePlan(counts=dict(counts))
     if not cfg.enabled or not cfg.targets:
         return plan
     keep = solve(plan.counts, cfg.targets)
@@ -75,14 +81,17 @@ def _rank(seed: int, sample_id: str) -> float:
     return int(hashlib.sha256(f"{seed}:balance:{sample_id}".encode()).hexdigest()[:12], 16) / float(1 << 48)
 
 
+def keep(s: Sample, keep_ratio: dict[str, float], cfg: BalanceConfig, seed: int) -> Sample:
+    """`s`, or a rejected copy when its bucket is over its share and its seeded rank falls outside."""
+    if s.quality.decision == "rejected":
+        return s
+    b = bucket_of(s, cfg.by)
+    ratio = keep_ratio.get(b, 1.0)
+    if ratio < 1.0 and _rank(seed, s.sample_id) >= ratio:
+        return reject(fork(s), f"balance_downsampled: {cfg.by}={b} over its {cfg.targets[b]:g} share", "balance")
+    return s
+
+
 def apply_balance(samples: Iterable[Sample], plan: BalancePlan, cfg: BalanceConfig, seed: int) -> Iterator[Sample]:
     for s in samples:
-        if s.quality.decision == "rejected":
-            yield s
-            continue
-        b = bucket_of(s, cfg.by)
-        ratio = plan.keep_ratio.get(b, 1.0)
-        if ratio < 1.0 and _rank(seed, s.sample_id) >= ratio:
-            s = s.model_copy(deep=True)
-            reject(s, f"balance_downsampled: {cfg.by}={b} over its {cfg.targets[b]:g} share", "balance")
-        yield s
+        yield keep(s, plan.keep_ratio, cfg, seed)

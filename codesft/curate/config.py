@@ -65,6 +65,7 @@ class ScoreConfig(_Section):
     safety: float = Field(default=0.15, ge=0, description="Weight of safety (bandit static analysis of the solution).")
     unverified_credit: float = Field(default=0.75, ge=0, le=1, description="Correctness credit for records without tests (unverified, not failed).")
     bandit_skip: list[str] = Field(default_factory=lambda: ["B101"], description="Bandit test ids to ignore (B101: asserts are normal in solutions with tests).")
+    safety_prefilter: bool = Field(default=True, description="Screen each batch's solutions with ruff's security rules (its port of bandit's checks) in one process and run bandit only on those ruff flags; false runs bandit on every solution (~40x slower).")
     veto_high_severity: bool = Field(default=True, description="Veto (hard reject) a solution with a HIGH-severity, HIGH-confidence bandit finding.")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from codesft.curate.config import DecontamConfig
-from codesft.curate.gate import reject
+from codesft.curate.gate import fork, reject
 from codesft.schema import Sample
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "data" / "benchmarks"
@@ -63,18 +63,32 @@ class Index:
         self.sizes: list[int] = []
         self.texts: list[str] = []
         self.grams: dict[int, list[int]] = {}
+        self.vocab: set[str] = set()  # every benchmark token: an n-gram with any other token cannot match
         for i, (_, _, text) in enumerate(self.items):
-            grams = _ngrams(_tokens(text), n)
+            toks = _tokens(text)
+            self.vocab.update(toks)
+            grams = _ngrams(toks, n)
             self.sizes.append(len(grams))
             norm = _norm(text)
             self.texts.append(norm if len(norm) >= min_chars else "")
             for g in grams:
                 self.grams.setdefault(g, []).append(i)
 
+    def _candidate_ngrams(self, tokens: list[str]) -> set[int]:
+        """`_ngrams(tokens, n)` restricted to n-grams made only of benchmark tokens (the only ones that can hit)."""
+        n, vocab = self.n, self.vocab
+        out = set()
+        run = 0  # known tokens ending at position i
+        for i, tok in enumerate(tokens):
+            run = run + 1 if tok in vocab else 0
+            if run >= n:
+                out.add(hash(tuple(tokens[i - n + 1:i + 1])))
+        return out
+
     def match(self, text: str, threshold: float) -> tuple[str, str, str] | None:
         """(item id, field, evidence) of the first contaminating item, else None."""
         hits: dict[int, int] = {}
-        for g in _ngrams(_tokens(text), self.n):
+        for g in self._candidate_ngrams(_tokens(text)):
             for i in self.grams.get(g, ()):
                 hits[i] = hits.get(i, 0) + 1
         if not hits:
@@ -104,16 +118,19 @@ def record_text(s: Sample) -> str:
     return "\n".join(parts)
 
 
+def verdict(s: Sample, cfg: DecontamConfig) -> str | None:
+    """The rejection reason when `s` overlaps a benchmark item, else None (pure; runs in workers)."""
+    if not cfg.enabled:
+        return None
+    index = load_index(tuple(sorted(cfg.benchmarks)), cfg.ngram, cfg.min_substring_chars)
+    hit = index.match(record_text(s), cfg.overlap_threshold)
+    if hit is None:
+        return None
+    item, fld, evidence = hit
+    return f"contaminated: {item} ({fld}, {evidence})"
+
+
 def decontaminate(samples: Iterable[Sample], cfg: DecontamConfig) -> Iterator[Sample]:
-    index = load_index(tuple(sorted(cfg.benchmarks)), cfg.ngram, cfg.min_substring_chars) if cfg.enabled else None
     for s in samples:
-        if index is None or s.quality.decision == "rejected":
-            yield s
-            continue
-        hit = index.match(record_text(s), cfg.overlap_threshold)
-        if hit is None:
-            yield s
-            continue
-        item, fld, evidence = hit
-        s = s.model_copy(deep=True)
-        yield reject(s, f"contaminated: {item} ({fld}, {evidence})", "decontam")
+        reason = verdict(s, cfg) if s.quality.decision != "rejected" else None
+        yield s if reason is None else reject(fork(s), reason, "decontam")

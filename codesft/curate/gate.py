@@ -12,6 +12,16 @@ def reason_code(reason: str) -> str:
     return reason.split(":", 1)[0].strip()
 
 
+def fork(sample: Sample, stage: str | None = None) -> Sample:
+    """A shallow copy that owns the parts stages write (source, quality and its lists); the rest is
+    shared with `sample`, which stays untouched. Much cheaper than `model_copy(deep=True)`."""
+    q = sample.quality
+    quality = q.model_copy(update={"reasons": list(q.reasons), "warnings": list(q.warnings),
+                                   "dimensions": dict(q.dimensions)})
+    source = sample.source.model_copy(update={"stage": stage}) if stage else sample.source.model_copy()
+    return sample.model_copy(update={"source": source, "quality": quality})
+
+
 def reject(s: Sample, reason: str, stage: str) -> Sample:
     s.quality.decision = "rejected"
     s.quality.reasons.append(reason)
@@ -49,7 +59,7 @@ def soft_reasons(s: Sample, cfg: GateConfig) -> list[str]:
 
 
 def gate_one(sample: Sample, cfg: GateConfig) -> Sample:
-    s = sample.model_copy(deep=True)
+    s = fork(sample)
     if s.quality.decision == "rejected":
         return s
     s.source.stage = "gate"

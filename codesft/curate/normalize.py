@@ -64,9 +64,12 @@ def clean_code(code: str | None, strip_trailing: bool) -> str | None:
 
 
 def normalize_one(sample: Sample, cfg: NormalizeConfig) -> Sample:
-    s = sample.model_copy(deep=True)
-    for m in s.messages:
-        m.content = clean_text(m.content, cfg.strip_trailing_whitespace)
+    # Copy only what this stage writes (messages, code, metadata, source); the rest is shared.
+    s = sample.model_copy(update={
+        "messages": [m.model_copy(update={"content": clean_text(m.content, cfg.strip_trailing_whitespace)})
+                     for m in sample.messages],
+        "code": sample.code.model_copy() if sample.code is not None else None,
+        "metadata": sample.metadata.model_copy(), "source": sample.source.model_copy()})
     answer_blocks: list[tuple[str, str]] = []
     for m in reversed(s.messages):
         if m.role == "assistant" and m.content:

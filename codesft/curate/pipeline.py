@@ -2,8 +2,12 @@
 | balance -> bundle.
 
 Three phases, each ending in a checkpoint written atomically under OUT/NAME/.work-v<version>/
-(phase_a.jsonl, phase_b.jsonl) and recorded in state.json with a fingerprint of the inputs and
-config; a restarted run skips finished phases and reuses sandbox verdicts from verify_cache.jsonl.
+(phase_a.jsonl + its side files, phase_b.jsonl) and recorded in state.json with a fingerprint of the
+inputs and config; a restarted run skips finished phases and reuses sandbox verdicts from
+verify_cache.jsonl. Per-record work runs in the executor's workers (see `batches`), including the
+per-record inputs of dedup, decontamination, split and balance; the main process reads, builds the
+two global plans (dedup clusters, balance ratios) and writes files in order, so the output does not
+depend on the number of workers.
 Checkpoints are written after redaction, so no secret reaches disk in clear. The work dir is
 removed once the bundle is in place.
 """
@@ -21,15 +25,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
+
 from codesft.curate import balance as balance_mod
+from codesft.curate import batches
 from codesft.curate import dedup as dedup_mod
 from codesft.curate.config import CurateConfig
-from codesft.curate.decontam import decontaminate
-from codesft.curate.gate import gate_one
+from codesft.curate.gate import fork, gate_one, reject
 from codesft.curate.normalize import normalize_one
 from codesft.curate.redact import active_rules, redact_one, redact_value
-from codesft.curate.score import score_one
-from codesft.curate.split import split
+from codesft.curate.score import score_batch
 from codesft.curate.verify import verify
 from codesft.schema import Sample
 from codesft.sources import parse_input, read_source
@@ -64,13 +69,13 @@ class Meter:
         return dt
 
 
-# Batch functions run in executor workers; module-level so they pickle.
+# Sample-level batch functions (kept for callers that hold Samples); the pipeline uses `batches`.
 def _pre_batch(batch: list[Sample], ncfg, rules) -> list[Sample]:
     return [redact_one(normalize_one(s, ncfg), rules) for s in batch]
 
 
 def _post_batch(batch: list[Sample], scfg, gcfg) -> list[Sample]:
-    return [gate_one(score_one(s, scfg), gcfg) for s in batch]
+    return [gate_one(s, gcfg) for s in score_batch(batch, scfg)]
 
 
 def _atomic_jsonl(path: Path, lines: Iterable[str]) -> int:
@@ -154,37 +159,125 @@ def read_inputs(cfg: CurateConfig, errors: list[dict], counts: dict[str, int]) -
                 yield rec
 
 
-def phase_a(cfg: CurateConfig, work: Path, progress: Progress, executor) -> dict[str, Any]:
-    """read -> normalize -> redact -> verify -> score -> gate, to phase_a.jsonl + read_errors.jsonl."""
+def phase_a(cfg: CurateConfig, work: Path, progress: Progress, executor,
+            records: Iterable[Sample] | None = None) -> dict[str, Any]:
+    """read -> normalize -> redact -> verify -> score -> gate, to phase_a.jsonl + read_errors.jsonl,
+    plus the per-record inputs of phase B: phase_a.dedup.bin (dedup index rows of live records) and
+    phase_a.side.jsonl ([live, balance bucket, decontamination reason] per record). `records`
+    replaces the configured inputs (the throughput benchmark's synthetic stream)."""
     rules = active_rules(cfg.redact) if cfg.redact.enabled else []
     errors: list[dict] = []  # unreadable lines only; bounded by the bad input, not the good
     counts: dict[str, int] = {}
-    cache = _VerifyCache(work / "verify_cache.jsonl")
     meter = Meter("read+normalize+redact+verify+score+gate", progress)
-    stream = read_inputs(cfg, errors, counts)
-    stream = executor.map_batches(functools.partial(_pre_batch, ncfg=cfg.normalize, rules=rules), stream)
-    stream = verify(stream, cfg.verify, cache=cache, on_batch=cache.persist)
-    stream = executor.map_batches(functools.partial(_post_batch, scfg=cfg.score, gcfg=cfg.gate), stream)
-    n = _atomic_jsonl(work / "phase_a.jsonl", (s.to_json() for s in meter.wrap(stream)))
-    cache.persist()
+    if records is not None:
+        counts["records"] = 0
+
+        def counted(it: Iterable[Sample]) -> Iterator[Sample]:
+            for s in it:
+                counts["records"] += 1
+                yield s
+        records = counted(records)
+    lines = (batches.transport(s) for s in (records if records is not None else read_inputs(cfg, errors, counts)))
+    cache = None
+    if cfg.verify.enabled:
+        cache = _VerifyCache(work / "verify_cache.jsonl")
+        stream = executor.map_batches(functools.partial(batches.pre_batch, cfg=cfg, rules=rules), lines)
+        stream = verify(stream, cfg.verify, cache=cache, on_batch=cache.persist)
+        out = executor.map_batches(functools.partial(batches.post_batch, cfg=cfg), stream)
+    else:
+        out = executor.map_batches(functools.partial(batches.phase_a_batch, cfg=cfg, rules=rules), lines)
+    n = write_phase_a(work, meter.wrap(out))
+    if cache is not None:
+        cache.persist()
     meter.done()
     _atomic_jsonl(work / "read_errors.jsonl", (json.dumps(redact_value(e, rules), sort_keys=True) for e in errors))
     return {"records": n, "read_errors": len(errors), "inputs_by_spec": counts}
 
 
+def write_phase_a(work: Path, out: Iterable[tuple[str, batches.Side]]) -> int:
+    """Write the phase A checkpoint and its side files (atomically, each)."""
+    paths = [work / "phase_a.jsonl", work / "phase_a.side.jsonl", work / "phase_a.dedup.bin"]
+    tmps = [p.with_suffix(p.suffix + ".tmp") for p in paths]
+    n = 0
+    with tmps[0].open("w", encoding="utf-8", newline="\n") as recs, \
+            tmps[1].open("w", encoding="utf-8", newline="\n") as side, tmps[2].open("wb") as index:
+        for line, (live, row, reason, bucket) in out:
+            recs.write(line + "\n")
+            side.write(json.dumps([live, bucket, reason], ensure_ascii=False) + "\n")
+            if row:
+                index.write(row)
+            n += 1
+    for tmp, path in zip(tmps, paths):
+        os.replace(tmp, path)
+    return n
+
+
 def phase_b(cfg: CurateConfig, work: Path, progress: Progress) -> dict[str, Any]:
-    """dedup (two passes) -> decontaminate -> split, to phase_b.jsonl."""
-    src = work / "phase_a.jsonl"
+    """dedup (plan from the index rows) -> decontaminate -> split, to phase_b.jsonl.
+
+    Split assignments and decontamination verdicts were computed per record in phase A (pure
+    functions of the record); here they are applied in the stage order: a record that dedup rejects
+    is not reported as contaminated. Records no stage changes are copied through unparsed."""
     stats: dict[str, Any] = {}
-    plan = dedup_mod.build_plan(_read_samples(src), cfg.dedup) if cfg.dedup.enabled else dedup_mod.DedupPlan()
+    if cfg.dedup.enabled:
+        index = np.fromfile(work / "phase_a.dedup.bin", dtype=dedup_mod.feature_dtype(cfg.dedup))
+        plan = dedup_mod.plan_from_index(index)
+        del index
+    else:
+        plan = dedup_mod.DedupPlan()
     stats["dedup"] = {"clusters": plan.clusters, "records_in_clusters": len(plan.members)}
+    stats["dedup_index_bytes"], stats["dedup_index_rows"] = plan.index_bytes, plan.records
     meter = Meter("dedup+decontam+split", progress)
-    stream = dedup_mod.apply_plan(_read_samples(src), plan)
-    stream = decontaminate(stream, cfg.decontam)
-    stream = split(stream, cfg.split, cfg.seed)
-    _atomic_jsonl(work / "phase_b.jsonl", (s.to_json() for s in meter.wrap(stream)))
+    buckets: dict[str, int] = {}
+
+    def lines() -> Iterator[str]:
+        idx = -1
+        with (work / "phase_a.jsonl").open(encoding="utf-8") as recs, \
+                (work / "phase_a.side.jsonl").open(encoding="utf-8") as side:
+            for line, meta in zip(recs, side):
+                live, bucket, reason = json.loads(meta)
+                line = line.rstrip("\n")
+                if live:
+                    idx += 1
+                    info = plan.members.get(idx)
+                    if info is not None or reason is not None:
+                        s = Sample.from_json(line)
+                        if info is not None:
+                            s = dedup_mod.apply_member(s, info)
+                        if reason is not None and cfg.decontam.enabled and s.quality.decision != "rejected":
+                            s = reject(fork(s), reason, "decontam")
+                        live = s.quality.decision != "rejected"
+                        line = s.to_json()
+                if live:
+                    buckets[bucket] = buckets.get(bucket, 0) + 1
+                yield line
+
+    _atomic_jsonl(work / "phase_b.jsonl", meter.wrap(lines()))
     meter.done()
+    stats["balance_counts"] = buckets
     return stats
+
+
+def phase_c(cfg: CurateConfig, work: Path, progress: Progress, executor, stats: dict[str, Any]) -> Path:
+    """balance -> export -> bundle: per-record rows in the workers, files written here in order."""
+    from codesft.export.bundle import write_prepared
+
+    bplan = balance_mod.plan_from_counts(stats["balance_counts"], cfg.balance)
+    stats = {**{k: v for k, v in stats.items() if k != "balance_counts"}, "balance": bplan.to_dict()}
+    config = cfg.pipeline_dict()
+
+    def lines() -> Iterator[str]:
+        with (work / "phase_b.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                yield line.rstrip("\n")
+
+    meter = Meter("balance+export", progress)
+    prepared = executor.map_batches(functools.partial(batches.phase_c_batch, cfg=cfg, keep_ratio=bplan.keep_ratio,
+                                                      formats=list(cfg.formats), config=config), lines())
+    path = write_prepared(meter.wrap(prepared), _errors(work), cfg.out, cfg.name, cfg.version, config,
+                          parent_version=cfg.parent_version, formats=cfg.formats, stats=stats)
+    meter.done()
+    return path
 
 
 def _errors(work: Path) -> Iterator[dict]:
@@ -196,7 +289,6 @@ def _errors(work: Path) -> Iterator[dict]:
 def run_curate(cfg: CurateConfig, progress: Progress = _stderr) -> tuple[Path, dict[str, Any]]:
     """Run the whole pipeline; returns (bundle path, manifest counts)."""
     from codesft.executors import make_executor
-    from codesft.export.bundle import write_bundle
 
     cfg = cfg.resolved()
     if not cfg.inputs:
@@ -232,16 +324,10 @@ def run_curate(cfg: CurateConfig, progress: Progress = _stderr) -> tuple[Path, d
     else:
         progress("phase 2/3: done in an earlier run, reusing its checkpoint")
     progress("phase 3/3: balance, export, bundle")
-    src = work / "phase_b.jsonl"
-    bplan = balance_mod.plan_balance(_read_samples(src), cfg.balance)
-    stream = balance_mod.apply_balance(_read_samples(src), bplan, cfg.balance, cfg.seed)
-    a = state["done"]["a"]
-    stats = {"inputs_by_spec": a["inputs_by_spec"], "read_errors": a["read_errors"],
-             "dedup": state["done"]["b"]["dedup"], "balance": bplan.to_dict()}
-    meter = Meter("balance+export", progress)
-    path = write_bundle(meter.wrap(stream), _errors(work), cfg.out, cfg.name, cfg.version, cfg.pipeline_dict(),
-                        parent_version=cfg.parent_version, formats=cfg.formats, stats=stats)
-    meter.done()
+    a, b = state["done"]["a"], state["done"]["b"]
+    stats = {"inputs_by_spec": a["inputs_by_spec"], "read_errors": a["read_errors"], "dedup": b["dedup"],
+             "balance_counts": b["balance_counts"]}
+    path = phase_c(cfg, work, progress, executor, stats)
     manifest = json.loads((path / "manifest.json").read_text())
     counts = manifest["counts"]
     read_total = sum(a["inputs_by_spec"].values())

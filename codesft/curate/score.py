@@ -1,7 +1,9 @@
 """score: correctness, completeness, consistency and safety in [0, 1]; total on 0-100.
 
-correctness comes from verification; safety from bandit on the solution; the other two are
-structural checks whose failures are listed in `quality.warnings` so a low score explains itself.
+correctness comes from verification; safety from bandit on the solution (screened in batches by
+ruff's port of bandit's rules, see `safety.py`); the other two are structural checks whose failures
+are listed in `quality.warnings` so a low score explains itself. `score_batch` is the fast path:
+one ruff process per batch and one parse per solution; `score_one` is a batch of one.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import re
 from typing import Iterable, Iterator
 
 from codesft.curate.config import ScoreConfig
+from codesft.curate.gate import fork
 from codesft.curate.normalize import extract_code_blocks
-from codesft.curate.safety import bandit_findings, safety_score
+from codesft.curate.safety import Findings, analyze_batch, safety_score
 from codesft.schema import Sample
 
 CODE_CATEGORIES = {"code_generation", "review_repair", "commit"}
@@ -51,7 +54,24 @@ def completeness(s: Sample) -> float:
     return _ratio(checks, s, "completeness")
 
 
-def consistency(s: Sample) -> float:
+_UNPARSED = object()
+
+
+def parse_python(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _defines(tree: ast.Module, name: str) -> bool:
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if any(isinstance(n, defs) and n.name == name for n in tree.body):  # the usual case, without a full walk
+        return True
+    return any(isinstance(n, defs) and n.name == name for n in ast.walk(tree))
+
+
+def consistency(s: Sample, tree=_UNPARSED) -> float:
     checks: dict[str, bool] = {}
     # An assistant turn that only calls tools is part of the same answer as the turn after the tool result.
     roles = [m.role for m in s.messages if m.role == "user" or (m.role == "assistant" and not m.tool_calls)]
@@ -71,15 +91,11 @@ def consistency(s: Sample) -> float:
         sol = c.solution.strip()
         checks["answer contains the solution"] = any(b.strip() == sol or sol in b for b in blocks) or sol in answer
         if c.language == "python":
-            try:
-                tree = ast.parse(c.solution)
-                ok = True
-            except (SyntaxError, ValueError):
-                tree, ok = None, False
-            checks["solution parses"] = ok
+            if tree is _UNPARSED:
+                tree = parse_python(c.solution)
+            checks["solution parses"] = tree is not None
             if c.entry_point and tree is not None:
-                defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-                checks["entry point is defined"] = c.entry_point in defined
+                checks["entry point is defined"] = _defines(tree, c.entry_point)
         if c.before is not None:
             checks["fix changes the code"] = c.before.strip() != sol
     return _ratio(checks, s, "consistency")
@@ -97,14 +113,19 @@ def correctness(s: Sample, cfg: ScoreConfig) -> float:
     return 1.0
 
 
-def safety(s: Sample, cfg: ScoreConfig) -> float:
+def _needs_analysis(s: Sample) -> bool:
+    c = s.code
+    return bool(c and c.solution and c.language == "python" and s.quality.decision != "rejected")
+
+
+def safety(s: Sample, cfg: ScoreConfig, findings: Findings | None = None) -> float:
+    """`findings`: this solution's bandit findings from `analyze_batch` (None: does not parse)."""
     c = s.code
     if not c or not c.solution:
         return 1.0
     if c.language != "python":
         s.quality.warnings.append(f"safety: no static analyzer for {c.language}")
         return 1.0
-    findings = bandit_findings(c.solution, tuple(cfg.bandit_skip))
     if findings is None:
         return 1.0  # unparsable code is a consistency problem, already counted there
     for test_id, sev, conf in findings:
@@ -115,14 +136,13 @@ def safety(s: Sample, cfg: ScoreConfig) -> float:
     return safety_score(findings)
 
 
-def score_one(sample: Sample, cfg: ScoreConfig) -> Sample:
-    s = sample.model_copy(deep=True)
-    s.source.stage = "score"
+def _score(sample: Sample, cfg: ScoreConfig, tree, findings: Findings | None) -> Sample:
+    s = fork(sample, "score")
     if s.quality.decision == "rejected":
         return s
     s.quality.warnings = [w for w in s.quality.warnings if w.startswith("verify:")]
     dims = {"correctness": correctness(s, cfg), "completeness": completeness(s),
-            "consistency": consistency(s), "safety": safety(s, cfg)}
+            "consistency": consistency(s, tree), "safety": safety(s, cfg, findings)}
     weights = {k: getattr(cfg, k) for k in dims}
     total_w = sum(weights.values()) or 1.0
     s.quality.dimensions = {k: round(v, 4) for k, v in dims.items()}
@@ -133,6 +153,23 @@ def score_one(sample: Sample, cfg: ScoreConfig) -> Sample:
     return s
 
 
-def score(samples: Iterable[Sample], cfg: ScoreConfig) -> Iterator[Sample]:
-    for s in samples:
-        yield score_one(s, cfg)
+def score_batch(samples: list[Sample], cfg: ScoreConfig) -> list[Sample]:
+    """Score a batch: one parse per Python solution, one ruff process for the batch's safety screen."""
+    todo = [i for i, s in enumerate(samples) if _needs_analysis(s)]
+    trees = {i: parse_python(samples[i].code.solution) for i in todo}
+    parsed = [i for i in todo if trees[i] is not None]
+    found = analyze_batch([samples[i].code.solution for i in parsed], tuple(cfg.bandit_skip),
+                          prefilter=cfg.safety_prefilter, parsed=True)
+    findings = dict(zip(parsed, found))
+    return [_score(s, cfg, trees.get(i, _UNPARSED), findings.get(i)) for i, s in enumerate(samples)]
+
+
+def score_one(sample: Sample, cfg: ScoreConfig) -> Sample:
+    return score_batch([sample], cfg)[0]
+
+
+def score(samples: Iterable[Sample], cfg: ScoreConfig, batch_size: int = 256) -> Iterator[Sample]:
+    from codesft.executors.local import chunks
+
+    for batch in chunks(samples, batch_size):
+        yield from score_batch(batch, cfg)

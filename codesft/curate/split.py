@@ -24,9 +24,11 @@ def assign(seed: int, group_key: str, cfg: SplitConfig) -> str:
     return "train"  # unreachable when the shares sum to 100 (checked by the config)
 
 
+def with_split(s: Sample, cfg: SplitConfig, seed: int) -> Sample:
+    return s.model_copy(update={"split": Split(assignment=assign(seed, s.source.group_key, cfg), seed=seed,
+                                               strategy="group_hash", group_key=s.source.group_key)})
+
+
 def split(samples: Iterable[Sample], cfg: SplitConfig, seed: int) -> Iterator[Sample]:
     for s in samples:
-        s = s.model_copy()
-        s.split = Split(assignment=assign(seed, s.source.group_key, cfg), seed=seed, strategy="group_hash",
-                        group_key=s.source.group_key)
-        yield s
+        yield with_split(s, cfg, seed)

@@ -12,6 +12,7 @@ import itertools
 from typing import Any, Iterable, Iterator, MutableMapping
 
 from codesft.curate.config import VerifyConfig
+from codesft.curate.gate import fork
 from codesft.schema import Sample, Verification, content_hash
 
 
@@ -94,6 +95,14 @@ def verify_batch(batch: list[Sample], cfg: VerifyConfig, cache: MutableMapping[s
     return out
 
 
+def mark_unverified(s: Sample, reason: str = "verification disabled") -> Sample:
+    """What the verify stage does when it is disabled."""
+    s = fork(s)
+    if s.quality.decision != "rejected":
+        s.quality.verification = Verification(status="unverified", reason=reason)
+    return s
+
+
 def verify(samples: Iterable[Sample], cfg: VerifyConfig, cache: MutableMapping[str, dict] | None = None,
            on_batch=None) -> Iterator[Sample]:
     """Batches of `cfg.batch_size` go to the sandbox together; order of records is preserved.
@@ -102,10 +111,7 @@ def verify(samples: Iterable[Sample], cfg: VerifyConfig, cache: MutableMapping[s
     while batch := list(itertools.islice(it, cfg.batch_size)):
         if not cfg.enabled:
             for s in batch:
-                s = s.model_copy(deep=True)
-                if s.quality.decision != "rejected":
-                    s.quality.verification = Verification(status="unverified", reason="verification disabled")
-                yield s
+                yield mark_unverified(s)
             continue
         yield from verify_batch(batch, cfg, cache)
         if on_batch is not None:

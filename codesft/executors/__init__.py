@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-def make_executor(kind: str = "local", workers: int = 1, batch_size: int = 256):
+def make_executor(kind: str = "local", workers: int = 1, batch_size: int = 1024):
+    # 1024: each phase-A batch starts one ruff process (~70 ms CPU to start), so batches must not be small.
     if kind == "ray":
         from codesft.executors.ray_data import RayExecutor
 

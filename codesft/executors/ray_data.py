@@ -1,21 +1,24 @@
 """Ray Data back-end (the `ray` extra): the same batch functions over a Ray cluster.
 
-Records cross the process boundary as JSON lines (the canonical form), so any stage function that
-maps list[Sample] -> list[Sample] runs unchanged. Imported only when `executor: ray` is chosen.
+Items cross the process boundary pickled (the pipeline's batch functions take JSON lines and return
+lines plus small side records, see `codesft.curate.batches`), so any picklable batch function runs
+unchanged. Imported only when `executor: ray` is chosen. (Not exercised by the test suite: ray is an
+optional extra.)
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+import pickle
 
 from codesft.executors.local import chunks
-from codesft.schema import Sample
 
 
-def _json_batch(fn: Callable[[list[Sample]], list[Sample]]):
+def _pickled_batch(fn: Callable[[list[Any]], list[Any]]):
     def run(batch: dict) -> dict:
-        out = fn([Sample.from_json(line) for line in batch["record"]])
-        return {"record": [s.to_json() for s in out]}
+        out = fn([pickle.loads(x) for x in batch["item"]])
+        return {"item": [pickle.dumps(y) for y in out]}
     return run
 
 
@@ -31,14 +34,14 @@ class RayExecutor:
         self.batch_size = batch_size
         self.window = window
 
-    def map_batches(self, fn: Callable[[list[Sample]], list[Sample]], items: Iterable[Sample]) -> Iterator[Sample]:
+    def map_batches(self, fn: Callable[[list[Any]], list[Any]], items: Iterable[Any]) -> Iterator[Any]:
         import ray.data
 
         # A window at a time keeps the driver's memory bounded; order is preserved within a window.
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         for window in chunks(items, self.window):
-            ds = ray.data.from_items([{"record": s.to_json()} for s in window])
-            ds = ds.map_batches(_json_batch(fn), batch_size=self.batch_size, batch_format="numpy")
+            ds = ray.data.from_items([{"item": pickle.dumps(x)} for x in window])
+            ds = ds.map_batches(_pickled_batch(fn), batch_size=self.batch_size, batch_format="numpy")
             for row in ds.iter_rows():
-                yield Sample.from_json(str(row["record"]))
+                yield pickle.loads(row["item"])

@@ -62,36 +62,99 @@ def _split_for(s: Sample, config: dict[str, Any]) -> Sample:
                                                 group_key=s.source.group_key)})
 
 
+def parquet_schema():
+    import pyarrow as pa
+
+    msg = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema([("sample_id", pa.string()), ("messages", pa.list_(msg)), ("tools", pa.string()),
+                      ("category", pa.string()), ("language", pa.string()), ("difficulty", pa.string()),
+                      ("score", pa.float64()), ("decision", pa.string()), ("verification", pa.string()),
+                      ("solution", pa.string()), ("tests", pa.string()), ("entry_point", pa.string()),
+                      ("incorrect", pa.string()), ("record", pa.string())])
+
+
+def parquet_tables(prepared: list[dict[str, Any]]) -> dict[str, Any]:
+    """Move the Parquet rows of a batch of `prepare` results into one Arrow table per split (built where
+    the batch is, e.g. in a worker); the sink writes the same 2048-row row groups either way."""
+    import pyarrow as pa
+
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for p in prepared:
+        row = p.pop("parquet", None)
+        if row is not None:
+            rows.setdefault(p["split"], []).append(row)
+    schema = parquet_schema()
+    return {sp: pa.Table.from_pylist(r, schema=schema) for sp, r in rows.items()}
+
+
 class _ParquetSink:
-    BATCH = 2048
+    BATCH = 2048  # rows per row group; the file's bytes depend on it
 
     def __init__(self, path: Path):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.pa = pa
-        msg = pa.struct([("role", pa.string()), ("content", pa.string())])
-        self.schema = pa.schema([("sample_id", pa.string()), ("messages", pa.list_(msg)), ("tools", pa.string()),
-                                 ("category", pa.string()), ("language", pa.string()), ("difficulty", pa.string()),
-                                 ("score", pa.float64()), ("decision", pa.string()), ("verification", pa.string()),
-                                 ("solution", pa.string()), ("tests", pa.string()), ("entry_point", pa.string()),
-                                 ("incorrect", pa.string()), ("record", pa.string())])
+        self.schema = parquet_schema()
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
         self.rows: list[dict[str, Any]] = []
+        self.tables: list[Any] = []
+        self.table_rows = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         if len(self.rows) >= self.BATCH:
             self.flush()
 
+    def add_table(self, table) -> None:
+        self.tables.append(table)
+        self.table_rows += table.num_rows
+        while self.table_rows >= self.BATCH:
+            self._write_tables(self.BATCH)
+
+    def _write_tables(self, n: int) -> None:
+        table = self.pa.concat_tables(self.tables)
+        self.writer.write_table(table.slice(0, n).combine_chunks())
+        rest = table.slice(n)
+        self.tables, self.table_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
     def flush(self) -> None:
         if self.rows:
             self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
+        if self.table_rows:
+            self._write_tables(self.table_rows)
 
     def close(self) -> None:
         self.flush()
         self.writer.close()
+
+
+def _formats(formats: list[str] | None, config: dict) -> list[str]:
+    return list(formats if formats is not None else config.get("formats") or ALL_FORMATS)
+
+
+def prepare(s: Sample, formats: list[str], config: dict) -> dict[str, Any]:
+    """Everything the writer needs from one record, as strings and small dicts (pure: runs in workers).
+
+    Rejected: {"rejected": line, "stat": slim entry}. Kept: {"sample": line, "split", "rows": {format:
+    line}, "parquet": row or None, "stat": Stats.sample_info}."""
+    from codesft.curate.redact import redact_value
+
+    if s.quality.decision == "rejected":
+        entry = redact_value(rejected_entry(s))  # defence in depth: nothing rejected leaves in clear
+        return {"rejected": _dumps(entry), "stat": Stats.rejected_info(entry)}
+    s = _split_for(s, config)
+    s = s.model_copy(update={"export_compatibility": compatibility(s, formats)})
+    line = s.to_json()
+    sp = s.split.assignment
+    rows = {}
+    if sp in EXPORT_SPLITS:
+        rows = {fmt: _dumps(JSONL_FORMATS[fmt](s)) for fmt in formats
+                if fmt in JSONL_FORMATS and s.export_compatibility[fmt] == "ok"}
+    parquet = parquet_row(s, line) if "parquet" in formats and sp in EXPORT_SPLITS else None
+    exported = list(rows) + (["parquet"] if parquet is not None else [])
+    return {"sample": line, "split": sp, "rows": rows, "parquet": parquet, "stat": Stats.sample_info(s, exported)}
 
 
 def write_bundle(samples: Iterable[Sample], rejected: Iterable[dict], out_dir: str | Path, name: str, version: str,
@@ -99,10 +162,19 @@ def write_bundle(samples: Iterable[Sample], rejected: Iterable[dict], out_dir: s
                  stats: dict[str, Any] | None = None) -> Path:
     """Write OUT_DIR/NAME/v<version>/ atomically and return its path. `stats` (optional) is extra
     pipeline statistics copied into summary.json and the manifest."""
+    fmts = _formats(formats, config)
+    return write_prepared((prepare(s, fmts, config) for s in samples), rejected, out_dir, name, version, config,
+                          parent_version=parent_version, formats=fmts, stats=stats)
+
+
+def write_prepared(prepared: Iterable[dict[str, Any]], rejected: Iterable[dict], out_dir: str | Path, name: str,
+                   version: str, config: dict, parent_version: str | None = None, formats: list[str] | None = None,
+                   stats: dict[str, Any] | None = None) -> Path:
+    """`write_bundle` for records already turned into rows by `prepare` (e.g. in executor workers)."""
     from codesft.curate.redact import redact_value
     from codesft.report.dataset import render_html
 
-    formats = list(formats if formats is not None else config.get("formats") or ALL_FORMATS)
+    formats = _formats(formats, config)
     unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown:
         raise ValueError(f"unknown export format(s): {', '.join(unknown)}")
@@ -132,23 +204,21 @@ def write_bundle(samples: Iterable[Sample], rejected: Iterable[dict], out_dir: s
             rej_fh.write(_dumps(entry) + "\n")
 
         with (tmp / "samples.jsonl").open("w", encoding="utf-8", newline="\n") as out:
-            for s in samples:
-                if s.quality.decision == "rejected":
-                    write_rejected(rejected_entry(s))
+            for p in prepared:
+                for sp, table in (p.get("parquet_tables") or {}).items():
+                    if sinks:
+                        sinks[sp].add_table(table)
+                if "rejected" in p:
+                    rej_fh.write(p["rejected"] + "\n")
+                    st.add_rejected(p["stat"])
                     continue
-                s = _split_for(s, config)
-                s.export_compatibility = compatibility(s, formats)
-                out.write(s.to_json() + "\n")
-                sp = s.split.assignment
-                exported = []
-                for fmt in jsonl_formats:
-                    if s.export_compatibility[fmt] == "ok" and sp in EXPORT_SPLITS:
-                        handles[(fmt, sp)].write(_dumps(JSONL_FORMATS[fmt](s)) + "\n")
-                        exported.append(fmt)
-                if sinks and sp in EXPORT_SPLITS:
-                    sinks[sp].add(parquet_row(s))
-                    exported.append("parquet")
-                st.add_sample(s, exported)
+                out.write(p["sample"] + "\n")
+                sp = p["split"]
+                for fmt, row in p["rows"].items():
+                    handles[(fmt, sp)].write(row + "\n")
+                if p.get("parquet") is not None and sinks:
+                    sinks[sp].add(p["parquet"])
+                st.add_info(p["stat"])
         for entry in rejected:
             write_rejected(dict(entry))
         rej_fh.close()

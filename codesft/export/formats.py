@@ -85,7 +85,7 @@ def dpo(s: Sample) -> dict[str, Any]:
             "rejected": [{"role": "assistant", "content": rejected}]}
 
 
-def parquet_row(s: Sample) -> dict[str, Any]:
+def parquet_row(s: Sample, record_json: str | None = None) -> dict[str, Any]:
     c = s.code
     return {"sample_id": s.sample_id,
             "messages": [{"role": m.role, "content": m.content} for m in s.messages],
@@ -96,7 +96,7 @@ def parquet_row(s: Sample) -> dict[str, Any]:
             "solution": c.solution if c else None, "tests": c.tests if c else None,
             "entry_point": c.entry_point if c else None,
             "incorrect": s.fault.incorrect if s.fault else None,
-            "record": s.to_json()}
+            "record": record_json if record_json is not None else s.to_json()}
 
 
 JSONL_FORMATS: dict[str, Callable[[Sample], dict[str, Any]]] = {

@@ -40,29 +40,53 @@ class Stats:
         self.redaction_status: Counter[str] = Counter()
         self.with_fault = 0
 
-    def _redaction(self, record: dict[str, Any] | None, s: Sample | None = None) -> None:
-        red = s.redaction.model_dump() if s is not None else (record or {}).get("redaction") or {}
+    def _redaction(self, record: dict[str, Any] | None) -> None:
+        red = (record or {}).get("redaction") or {}
         self.redaction_status[red.get("status", "clean")] += 1
         for f in red.get("findings", []):
             self.redaction_findings[f"{f['kind']} ({f['action']})"] += 1
 
+    @staticmethod
+    def sample_info(s: Sample, exported: list[str]) -> dict[str, Any]:
+        """What `add_sample` counts, as a small picklable dict (built where the record is)."""
+        return {"decision": s.quality.decision, "reasons": list(s.quality.reasons),
+                "split": s.split.assignment if s.split else "none", "category": s.metadata.category,
+                "language": s.metadata.language, "kind": s.source.kind, "tokens": s.quality.token_estimate,
+                "score": s.quality.score, "verification": s.quality.verification.status,
+                "fault": s.fault is not None, "exported": list(exported),
+                "redaction": {"status": s.redaction.status,
+                              "findings": [{"kind": f.kind, "action": f.action} for f in s.redaction.findings]}}
+
+    @staticmethod
+    def rejected_info(entry: dict[str, Any]) -> dict[str, Any]:
+        """The parts of a rejected entry that `add_rejected` reads."""
+        slim: dict[str, Any] = {"reason": entry.get("reason"), "stage": entry.get("stage")}
+        record = entry.get("record")
+        if isinstance(record, dict):
+            slim["record"] = {"source": {"kind": record.get("source", {}).get("kind", "unknown")},
+                              "redaction": record.get("redaction") or {}}
+        return slim
+
     def add_sample(self, s: Sample, exported: list[str]) -> None:
-        d = s.quality.decision
+        self.add_info(self.sample_info(s, exported))
+
+    def add_info(self, info: dict[str, Any]) -> None:
+        d = info["decision"]
         self.decisions[d] += 1
         if d == "downgraded":
-            for r in s.quality.reasons:
+            for r in info["reasons"]:
                 self.downgraded_by_reason[reason_code(r)] += 1
-        self.by_split[s.split.assignment if s.split else "none"] += 1
-        self.by_category[s.metadata.category] += 1
-        self.by_language[s.metadata.language] += 1
-        self.by_source[s.source.kind] += 1
-        self.tokens[_bin(s.quality.token_estimate, TOKEN_BINS)] += 1
-        self.scores[_bin(s.quality.score, SCORE_BINS)] += 1
-        self.verification[s.quality.verification.status] += 1
-        self.with_fault += s.fault is not None
-        self._redaction(None, s)
-        for fmt in exported:
-            self.by_format.setdefault(fmt, Counter())[s.split.assignment] += 1
+        self.by_split[info["split"]] += 1
+        self.by_category[info["category"]] += 1
+        self.by_language[info["language"]] += 1
+        self.by_source[info["kind"]] += 1
+        self.tokens[_bin(info["tokens"], TOKEN_BINS)] += 1
+        self.scores[_bin(info["score"], SCORE_BINS)] += 1
+        self.verification[info["verification"]] += 1
+        self.with_fault += info["fault"]
+        self._redaction(info)
+        for fmt in info["exported"]:
+            self.by_format.setdefault(fmt, Counter())[info["split"]] += 1
 
     def add_rejected(self, entry: dict[str, Any]) -> None:
         self.decisions["rejected"] += 1

@@ -191,3 +191,88 @@ def test_config_rejects_bad_split_and_unknown_format():
     with pytest.raises(ValueError):
         CurateConfig(formats=["openai_chat", "nope"]).resolved()
     assert CurateConfig(gates="strict").resolved().gate.min_score == 95.0
+
+
+SECRET_FIELDS = ["ops@example.com", "sk-proj-4fT9aQ2LmZx8Vb7Nc6Rd5Se3Wf1Yg0Hh", "AKIAIOSFODNN7EXAMPLE",
+                 "ghp_Zx8Vb7Nc6Rd5Se3Wf1Yg0Hh4fT9aQ2LmZx8Vb7N", "xoxb-1234567890-abcdefghijkl",
+                 "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXX",
+                 "AIzaSyA1234567890abcdefghijklmnopqrstuv", "sk_live_abcdefghijklmnop1234",
+                 "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+                 "redis://u:hunter2secret@db:1", 'PassWord\t=\n"s3cretpw"', "API_KEY: 'abcd1234'", 'ſecret = "abcd1234"',
+                 'apı_key = "abcd1234"',
+                 "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----"]
+
+
+@pytest.mark.parametrize("secret", SECRET_FIELDS)
+@pytest.mark.parametrize("where", ["user", "tests", "tag", "tool"])
+def test_redact_prefilter_never_skips_a_secret(secret, where):
+    """The whole-record anchor prefilter is only a shortcut: the result equals the field-by-field walk."""
+    import codesft.curate.redact as red
+
+    s = make_sample(5)
+    if where == "user":
+        s.messages[0].content += f" {secret} é"
+    elif where == "tests":
+        s.code.tests += f"# {secret}\n"
+    elif where == "tag":
+        s.metadata.tags = [f"x\"{secret}\"y"]
+    else:
+        s.tools = [{"type": "function", "function": {"name": "t", "description": f"\\{secret}\u2028"}}]
+    fast = red.redact_one(s)
+    orig = red.may_match
+    try:
+        red.may_match = lambda text, rules: True  # always walk
+        slow = red.redact_one(s)
+    finally:
+        red.may_match = orig
+    assert fast.to_json() == slow.to_json()
+    assert fast.redaction.status in ("redacted", "blocked")
+
+
+RISKY = {
+    "B602": "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
+    "B307": "def calc(expr):\n    return eval(expr)\n",
+    "B301": "import pickle\n\ndef load(b):\n    return pickle.loads(b)\n",
+    "B506": "import yaml\n\ndef load(t):\n    return yaml.load(t)\n",
+    "B311": "import random\n\ndef roll():\n    return random.random()\n",
+    "B105": 'def connect():\n    password = "hunter22"\n    return password\n',
+    "B108": 'def tmp():\n    return open("/tmp/x.txt", "w")\n',
+    "B324": "import hashlib\n\ndef h(b):\n    return hashlib.md5(b).hexdigest()\n",
+    "B404": "import subprocess\n\ndef f():\n    return 1\n",
+    "noqa": "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)  # noqa: S602\n",
+}
+
+
+def test_ruff_screen_agrees_with_bandit_on_every_solution():
+    """Screened findings equal bandit's own on risky and clean code (clean: none; unparsable: None)."""
+    from codesft.curate.safety import analyze_batch, bandit_findings, ruff_binary
+
+    assert ruff_binary() is not None, "ruff is a dependency: pip install ruff"
+    codes = list(RISKY.values()) + [make_sample(i).code.solution for i in range(20)] + ["def h(:\n"]
+    screened = analyze_batch(codes)
+    assert screened == [bandit_findings(c) for c in codes]
+    assert all(screened[i] for i in range(len(RISKY)))  # every risky snippet is flagged
+    assert screened[-1] is None
+    assert analyze_batch(codes, prefilter=False) == screened
+
+
+def test_minhash_values_equal_datasketch_and_candidate_ngrams_equal_all_ngrams():
+    from datasketch import MinHash
+
+    from codesft.curate.decontam import _ngrams, _tokens, load_index
+    from codesft.curate.dedup import _minhash_setup, minhash_values, shingles
+
+    seed_mh = _minhash_setup(64, 0.8)[0]
+    index = load_index(("humaneval", "mbpp"), 10, 60)
+    with gzip.open(BENCH_DIR / "HumanEval.jsonl.gz", "rt") as fh:
+        texts = [json.loads(line)["prompt"] for line in fh][:20]
+    for text in texts + [make_sample(i).code.solution for i in range(5)]:
+        sh = shingles(text, 5)
+        mh = MinHash(num_perm=64, seed=1, permutations=seed_mh.permutations, scheme=seed_mh.scheme)
+        mh.update_batch(sh)
+        mine = minhash_values(sh, seed_mh)
+        assert mine.dtype == mh.hashvalues.dtype and (mine == mh.hashvalues).all()
+        toks = _tokens(text + " zz_unknown_token " + text[: len(text) // 2])
+        cand = index._candidate_ngrams(toks)
+        assert cand <= _ngrams(toks, 10)
+        assert {g for g in cand if g in index.grams} == {g for g in _ngrams(toks, 10) if g in index.grams}
