@@ -28,7 +28,7 @@ class EvalConfig(CommandConfig):
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first K problems.")
     seed: int = Field(default=0, description="Base seed: sample i of problem p uses seed + i (sampling and subset draws).")
     batch_size: int = Field(default=8, ge=1, description="Prompts per forward pass (transformers backend).")
-    dtype: str = Field(default="auto", description="auto (bf16 on GPU, fp32 on CPU), fp32, bf16 or fp16 (transformers backend).")
+    dtype: str = Field(default="auto", description="auto (bf16 on a GPU or on a CPU with native bf16 (AVX512-BF16/AMX), else fp32), fp32, bf16 or fp16 (transformers backend).")
     device: str | None = Field(default=None, description="torch device; default cuda when available, else cpu.")
     concurrency: int = Field(default=4, ge=1, description="Requests in flight (openai backend).")
     request_timeout_s: float = Field(default=120.0, gt=0, description="Timeout per HTTP request (openai backend).")

@@ -81,10 +81,9 @@ def _bf16(config: TrainConfig) -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     # CPU autocast to bf16 only pays off with native bf16 instructions (AVX512-BF16 / AMX).
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    from codesft.models import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
 
 
 def _training_args(config: TrainConfig, out: Path, args_cls: Any = None, **extra: Any) -> Any:
