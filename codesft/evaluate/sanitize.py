@@ -20,6 +20,8 @@ from __future__ import annotations
 import ast
 import re
 
+from codesft.pycode import parses
+
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|$)", re.S | re.I)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|$)", re.S)
 _NON_PY_LANGS = {"bash", "sh", "shell", "console", "text", "txt", "json", "yaml", "output", "plaintext"}
@@ -27,14 +29,6 @@ _NON_PY_LANGS = {"bash", "sh", "shell", "console", "text", "txt", "json", "yaml"
 
 def strip_thinking(text: str) -> str:
     return _THINK.sub("", text)
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-        return True
-    except (SyntaxError, ValueError):
-        return False
 
 
 def code_blocks(text: str) -> list[str]:
@@ -59,7 +53,7 @@ def _longest_parsing_region(text: str) -> str:
             chunk = "\n".join(lines[s:e])
             if len(chunk) <= len(best):
                 break
-            if _parses(chunk):
+            if parses(chunk):
                 best = chunk
                 break
     return best
@@ -111,9 +105,9 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
     """The program in an instruct-style answer (see the module docstring)."""
     text = strip_thinking(text or "")
     blocks = code_blocks(text)
-    candidates = [b for b in blocks if _parses(b)] or blocks
+    candidates = [b for b in blocks if parses(b)] or blocks
     if not candidates:
-        region = text if _parses(text) else _longest_parsing_region(text)
+        region = text if parses(text) else _longest_parsing_region(text)
         candidates = [region] if region.strip() else []
     if not candidates:
         return ""
@@ -129,7 +123,7 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
         if b is not chosen:
             extra_imports += [ln for ln in b.splitlines() if re.match(r"(import|from)\s+\w", ln)]
     code = "\n".join(dict.fromkeys(extra_imports)) + ("\n" if extra_imports else "") + chosen
-    return keep_definitions(code) if _parses(code) else code
+    return keep_definitions(code) if parses(code) else code
 
 
 def truncate_at_stops(text: str, stops: list[str]) -> str:
@@ -148,7 +142,7 @@ def completion_program(prompt: str, completion: str, entry_point: str | None, st
     the extracted function is used, with the prompt's imports."""
     body = truncate_at_stops(completion, stops)
     program = prompt + body
-    if _parses(program) or not entry_point:
+    if parses(program) or not entry_point:
         return program, "prompt+completion"
     extracted = extract_code(completion, entry_point)
     if extracted and re.search(rf"def\s+{re.escape(entry_point)}\s*\(", extracted):

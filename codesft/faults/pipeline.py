@@ -10,7 +10,6 @@ bundle's summary (`pipeline.faults`) and in the returned report.
 
 from __future__ import annotations
 
-import ast
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from codesft.faults.config import FaultsConfig
 from codesft.faults.generators import Candidate, make_generator
 from codesft.faults.similarity import EmbeddingSimilarity, edit_similarity
 from codesft.faults.spans import diff_spans
+from codesft.pycode import parses
 from codesft.schema import Fault, Sample
 
 
@@ -43,14 +43,6 @@ class FaultReport:
 def _eligible(s: Sample, config: FaultsConfig) -> bool:
     return (s.quality.decision != "rejected" and s.code is not None and bool(s.code.solution)
             and s.code.language == "python" and (s.split is None or s.split.assignment in config.splits))
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 def _same(a: str, b: str) -> bool:
@@ -90,7 +82,7 @@ def attach_faults(batch: list[Sample], config: FaultsConfig, generator: Any, sim
         seen: set[str] = set()
         keep = []
         for c in cs:
-            if _parses(c.code) and not _same(c.code, s.code.solution) and c.code.strip() not in seen:
+            if parses(c.code) and not _same(c.code, s.code.solution) and c.code.strip() not in seen:
                 seen.add(c.code.strip())
                 keep.append(c)
         cands.append(keep)
