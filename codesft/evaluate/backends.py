@@ -48,8 +48,12 @@ class TransformersBackend:
     stop strings checked per row (a finished row stops counting; the batch ends when all rows are done)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, max_new_tokens: int = 512, temperature: float = 0.0,
-                 top_p: float = 0.95, stops: list[str] | None = None, batch_size: int = 8) -> None:
+                 top_p: float = 0.95, stops: list[str] | None = None, batch_size: int = 8,
+                 logprobs: bool = True) -> None:
         self.model, self.tok = model, tokenizer
+        # Per-step scores cost batch x vocab floats per token (GBs for a 150k vocab over 512 steps):
+        # kept only when mean log-probabilities are wanted (n@k ranking).
+        self.logprobs = logprobs
         self.tok.padding_side = "left"  # decoder-only batching: new tokens must follow the prompt directly
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
@@ -98,7 +102,7 @@ class TransformersBackend:
         sample = self.temperature > 0
         kwargs: dict[str, Any] = dict(max_new_tokens=self.max_new_tokens, do_sample=sample,
                                       pad_token_id=self.tok.pad_token_id, return_dict_in_generate=True,
-                                      output_scores=True, use_cache=True)
+                                      output_scores=self.logprobs, use_cache=True)
         if sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
             torch.manual_seed(reqs[0].seed)
@@ -110,7 +114,8 @@ class TransformersBackend:
             out = self.model.generate(**enc, **kwargs)
         prompt_len = enc["input_ids"].shape[1]
         new = out.sequences[:, prompt_len:]
-        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+        scores = (self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+                  if self.logprobs else None)
         eos_ids = set(self._eos_ids())
         gens = []
         for row, req in enumerate(reqs):
@@ -125,10 +130,12 @@ class TransformersBackend:
             text, stopped = truncate(text, self.stops)
             if stopped:
                 finish = "stop"
-            lp = scores[row, :n].float()
-            lp = lp[torch.isfinite(lp)]
-            gens.append(Generation(key=req.key, text=text, n_tokens=n, finish_reason=finish,
-                                   mean_logprob=float(lp.mean()) if lp.numel() else None))
+            mean_lp = None
+            if scores is not None:
+                lp = scores[row, :n].float()
+                lp = lp[torch.isfinite(lp)]
+                mean_lp = float(lp.mean()) if lp.numel() else None
+            gens.append(Generation(key=req.key, text=text, n_tokens=n, finish_reason=finish, mean_logprob=mean_lp))
         return gens
 
     def _eos_ids(self) -> list[int]:

@@ -33,7 +33,7 @@ class EvalConfig(CommandConfig):
     concurrency: int = Field(default=4, ge=1, description="Requests in flight (openai backend).")
     request_timeout_s: float = Field(default=120.0, gt=0, description="Timeout per HTTP request (openai backend).")
     max_retries: int = Field(default=3, ge=0, description="Retries on connection errors, timeouts, 429 and 5xx (openai backend).")
-    logprobs: bool = Field(default=False, description="Ask the server for token log-probabilities (openai backend; for n@k ranking).")
+    logprobs: bool = Field(default=False, description="Record mean token log-probabilities (n@k ranking): asked of the server (openai backend), computed locally (transformers; always on when n > 1).")
     timeout_s: float = Field(default=10.0, gt=0, description="Sandbox wall-clock limit per program (a benchmark may raise it, e.g. HumanEval+).")
     memory_mb: int = Field(default=2048, ge=64, description="Sandbox address-space limit per program.")
     workers: int | None = Field(default=None, ge=1, description="Sandbox worker processes; default: the sandbox's own default.")

@@ -63,7 +63,7 @@ def _build_backend(cfg: EvalConfig) -> Any:
                              concurrency=cfg.concurrency, timeout_s=cfg.request_timeout_s,
                              max_retries=cfg.max_retries, logprobs=cfg.logprobs, **common)
     return TransformersBackend.from_source(cfg.model, dtype=cfg.dtype, device=cfg.device,
-                                           batch_size=cfg.batch_size, **common)
+                                           batch_size=cfg.batch_size, logprobs=cfg.logprobs or cfg.n > 1, **common)
 
 
 def _requests(cfg: EvalConfig, problems: list[Problem], done: set[str]) -> list[Any]:

@@ -52,6 +52,7 @@ def test_tiny_model_run_writes_results_summary_report(tiny_model_dir, bench, tmp
         # a random model writes garbage: every sample is recorded, failed with a reason, raw output kept
         assert r["raw_output"] is not None and r["n_tokens"] > 0
         assert r["passed"] is False and r["reason"]
+        assert isinstance(r["mean_logprob"], float) and r["mean_logprob"] < 0  # n > 1: kept for n@k ranking
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"]["pass@k"]["pass@1"]["value"] == 0.0 and "pass@2" in summary["metrics"]["pass@k"]
     assert summary["metrics"]["1@2"]["ranking"] == "public_tests"
@@ -68,6 +69,7 @@ def test_tiny_model_instruct_mode_uses_chat_template(tiny_model_dir, bench, tmp_
     res = _results(out)
     assert len(res) == 2
     assert all(r["status"] in ("error", "failed") for r in res.values())
+    assert all(r["mean_logprob"] is None for r in res.values())  # greedy n=1: no per-step scores kept
 
 
 def _table():
