@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dtype", default="fp32")
+    ap.add_argument("--dtype", default="auto", help="auto = bf16 where the CPU has native bf16, else fp32")
     args = ap.parse_args()
 
     import torch
@@ -50,7 +50,7 @@ def main() -> None:
     plain_s = time.perf_counter() - t0
 
     backend = TransformersBackend(model, tok, max_new_tokens=args.max_new_tokens, stops=COMPLETION_STOPS,
-                                  batch_size=args.batch_size)
+                                  batch_size=args.batch_size, logprobs=False)
     t0 = time.perf_counter()
     ours_tokens = 0
     for batch in backend.generate([GenRequest(key=str(i), prompt=p) for i, p in enumerate(prompts)]):
