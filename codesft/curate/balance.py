@@ -92,6 +92,20 @@ def keep(s: Sample, keep_ratio: dict[str, float], cfg: BalanceConfig, seed: int)
     return s
 
 
+def keep_dict(d: dict, keep_ratio: dict[str, float], cfg: BalanceConfig, seed: int) -> dict:
+    """`keep` for a record in its JSON form (`Sample.model_dump(mode="json")`), rejected in place."""
+    q = d["quality"]
+    if q["decision"] == "rejected":
+        return d
+    b = str(d["metadata"][cfg.by] or "unknown")
+    ratio = keep_ratio.get(b, 1.0)
+    if ratio < 1.0 and _rank(seed, d["sample_id"]) >= ratio:
+        q["decision"] = "rejected"
+        q["reasons"].append(f"balance_downsampled: {cfg.by}={b} over its {cfg.targets[b]:g} share")
+        d["source"]["stage"] = "balance"
+    return d
+
+
 def apply_balance(samples: Iterable[Sample], plan: BalancePlan, cfg: BalanceConfig, seed: int) -> Iterator[Sample]:
     for s in samples:
         yield keep(s, plan.keep_ratio, cfg, seed)

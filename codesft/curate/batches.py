@@ -14,9 +14,10 @@ balance bucket. Phase C (`phase_c_batch`): balance verdict and the bundle's per-
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from codesft.curate.balance import bucket_of, keep
+from codesft.curate.balance import bucket_of, keep_dict
 from codesft.curate.config import CurateConfig
 from codesft.curate.decontam import verdict
 from codesft.curate.dedup import features
@@ -65,10 +66,14 @@ def phase_a_batch(lines: list[str], cfg: CurateConfig, rules) -> list[tuple[str,
 
 def phase_c_batch(lines: list[str], cfg: CurateConfig, keep_ratio: dict[str, float], formats: list[str],
                   config: dict) -> list[dict[str, Any]]:
-    """balance verdict -> the bundle writer's rows for each record (see `export.bundle.prepare`)."""
-    from codesft.export.bundle import parquet_tables, prepare
+    """balance verdict -> the bundle writer's rows for each record (see `export.bundle.prepare`).
 
-    out = [prepare(keep(Sample.from_json(x), keep_ratio, cfg.balance, cfg.seed), formats, config) for x in lines]
+    The lines are canonical `Sample.to_json` lines (phase B's checkpoint), so the record's JSON form is
+    `json.loads(line)`: no `Sample` is built here, and the sample line written is byte-equal to `to_json`."""
+    from codesft.export.bundle import parquet_tables, prepare_dict
+
+    loads = json.loads
+    out = [prepare_dict(keep_dict(loads(x), keep_ratio, cfg.balance, cfg.seed), formats, config) for x in lines]
     if out:
         out[-1]["parquet_tables"] = parquet_tables(out)  # Arrow conversion here, not in the writing process
     return out

@@ -37,7 +37,10 @@ def dedup_text(s: Sample) -> tuple[str, str]:
 
 
 def exact_key(s: Sample) -> bytes:
-    instruction, code = dedup_text(s)
+    return _exact_key(*dedup_text(s))
+
+
+def _exact_key(instruction: str, code: str) -> bytes:
     return hashlib.blake2b(f"{instruction}\x00{code}".encode(), digest_size=16).digest()
 
 
@@ -106,8 +109,9 @@ def features(s: Sample, cfg: DedupConfig) -> bytes:
     nbands = _minhash_setup(cfg.num_perm, cfg.threshold)[1] if cfg.near else 0
     keys = [0] * nbands
     has = 0
+    text = dedup_text(s)  # once for the exact key and the shingles
     if cfg.near:
-        sh = shingles(dedup_text(s)[1], cfg.shingle_size)
+        sh = shingles(text[1], cfg.shingle_size)
         if sh:
             seed_mh, bands, rows = _minhash_setup(cfg.num_perm, cfg.threshold)
             hv = minhash_values(sh, seed_mh)
@@ -115,7 +119,7 @@ def features(s: Sample, cfg: DedupConfig) -> bytes:
             keys = [int.from_bytes(hashlib.blake2b(hv[i * rows:(i + 1) * rows].byteswap().tobytes(),
                                                    digest_size=8).digest(), "little") for i in range(bands)]
     sid = bytes.fromhex(s.sample_id.ljust(24, "0")[:24])
-    return struct.pack(f"<16sd12sB{nbands}Q", exact_key(s), s.quality.score, sid, has, *keys)
+    return struct.pack(f"<16sd12sB{nbands}Q", _exact_key(*text), s.quality.score, sid, has, *keys)
 
 
 def minhash_values(shingles_: list[bytes], seed_mh) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 from codesft.curate.config import NormalizeConfig
@@ -42,7 +43,12 @@ def detect_language(code: str) -> str | None:
 
 def extract_code_blocks(text: str) -> list[tuple[str, str]]:
     """[(language tag, code)] for every fenced block, in order."""
-    return [(canonical_language(m.group(1)), m.group(2)) for m in FENCE.finditer(text)]
+    return list(_code_blocks(text))
+
+
+@lru_cache(maxsize=4096)  # normalize and score both look at the same answer text (a batch apart at most)
+def _code_blocks(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((canonical_language(m.group(1)), m.group(2)) for m in FENCE.finditer(text))
 
 
 def clean_text(text: str, strip_trailing: bool) -> str:

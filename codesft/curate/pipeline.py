@@ -178,6 +178,8 @@ def phase_a(cfg: CurateConfig, work: Path, progress: Progress, executor,
                 yield s
         records = counted(records)
     lines = (batches.transport(s) for s in (records if records is not None else read_inputs(cfg, errors, counts)))
+    if cfg.dedup.enabled:  # import datasketch (and set up the permutations) once, before the workers fork
+        dedup_mod.feature_dtype(cfg.dedup)
     cache = None
     if cfg.verify.enabled:
         cache = _VerifyCache(work / "verify_cache.jsonl")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import types
+import warnings
 from typing import Iterable, Iterator
 
 from codesft.curate.config import ScoreConfig
@@ -64,6 +66,49 @@ def parse_python(code: str) -> ast.Module | None:
         return None
 
 
+class ParsedPython:
+    """A Python solution that parses. `compile` to bytecode costs ~1/3 of `ast.parse` (no Python AST
+    objects are built), and a successful compile implies that `ast.parse` succeeds; the names of every
+    function and class defined anywhere in the code are the `co_name`s of its nested code objects. A name
+    not found there (e.g. a def the compiler dropped as dead code) is looked up in the AST, so
+    `defines` answers exactly what the AST walk answers."""
+
+    __slots__ = ("_tree", "names", "source")
+
+    def __init__(self, source: str, names: frozenset[str], tree: ast.Module | None = None):
+        self.source, self.names, self._tree = source, names, tree
+
+    @property
+    def tree(self) -> ast.Module:
+        if self._tree is None:
+            self._tree = ast.parse(self.source)
+        return self._tree
+
+    def defines(self, name: str) -> bool:
+        return name in self.names or _defines(self.tree, name)
+
+
+def _code_names(code: types.CodeType, out: set[str]) -> set[str]:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name.isidentifier():  # def/class names; not <lambda>, <listcomp>, <genexpr>, ...
+                out.add(const.co_name)
+            _code_names(const, out)
+    return out
+
+
+def check_python(code: str) -> ParsedPython | None:
+    """`parse_python` for callers that need only "does it parse" and "which names does it define"."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # compiler-only warnings (e.g. `is` with a literal) stay silent
+            compiled = compile(code, "<solution>", "exec", dont_inherit=True)
+    except Exception:  # noqa: BLE001 - SyntaxError, or anything else the compiler (not the parser) raises
+        tree = parse_python(code)  # the parser decides, exactly as before
+        return None if tree is None else ParsedPython(code, frozenset(), tree)
+    return ParsedPython(code, frozenset(_code_names(compiled, set())))
+
+
 def _defines(tree: ast.Module, name: str) -> bool:
     defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     if any(isinstance(n, defs) and n.name == name for n in tree.body):  # the usual case, without a full walk
@@ -95,7 +140,8 @@ def consistency(s: Sample, tree=_UNPARSED) -> float:
                 tree = parse_python(c.solution)
             checks["solution parses"] = tree is not None
             if c.entry_point and tree is not None:
-                checks["entry point is defined"] = _defines(tree, c.entry_point)
+                checks["entry point is defined"] = (tree.defines(c.entry_point) if isinstance(tree, ParsedPython)
+                                                    else _defines(tree, c.entry_point))
         if c.before is not None:
             checks["fix changes the code"] = c.before.strip() != sol
     return _ratio(checks, s, "consistency")
@@ -156,7 +202,7 @@ def _score(sample: Sample, cfg: ScoreConfig, tree, findings: Findings | None) ->
 def score_batch(samples: list[Sample], cfg: ScoreConfig) -> list[Sample]:
     """Score a batch: one parse per Python solution, one ruff process for the batch's safety screen."""
     todo = [i for i, s in enumerate(samples) if _needs_analysis(s)]
-    trees = {i: parse_python(samples[i].code.solution) for i in todo}
+    trees = {i: check_python(samples[i].code.solution) for i in todo}
     parsed = [i for i in todo if trees[i] is not None]
     found = analyze_batch([samples[i].code.solution for i in parsed], tuple(cfg.bandit_skip),
                           prefilter=cfg.safety_prefilter, parsed=True)

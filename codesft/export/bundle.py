@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from codesft import __version__
-from codesft.export.formats import JSONL_FORMATS, compatibility, parquet_row
+from codesft.export.formats import (
+    JSONL_FORMATS,
+    parquet_row_dict,
+    rows_and_compatibility,
+)
 from codesft.export.stats import Stats
 from codesft.schema import SCHEMA_VERSION, Sample, Split
 
@@ -36,10 +40,12 @@ def primary_reason(reasons: list[str]) -> str:
     return (hard or reasons or ["rejected"])[0]
 
 
-def rejected_entry(s: Sample) -> dict[str, Any]:
-    return {"file": s.provenance.source_path, "line": s.provenance.line, "reason": primary_reason(s.quality.reasons),
-            "reasons": list(s.quality.reasons), "stage": s.source.stage, "sample_id": s.sample_id,
-            "record": s.model_dump(mode="json")}
+def rejected_entry(s: Sample | dict[str, Any]) -> dict[str, Any]:
+    """The rejected.jsonl entry of a record (a Sample or its JSON form, `Sample.model_dump(mode="json")`)."""
+    d = s.model_dump(mode="json") if isinstance(s, Sample) else s
+    return {"file": d["provenance"]["source_path"], "line": d["provenance"]["line"],
+            "reason": primary_reason(d["quality"]["reasons"]), "reasons": list(d["quality"]["reasons"]),
+            "stage": d["source"]["stage"], "sample_id": d["sample_id"], "record": d}
 
 
 def _sha256(path: Path) -> str:
@@ -50,16 +56,18 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _split_for(s: Sample, config: dict[str, Any]) -> Sample:
-    if s.split is not None:
-        return s
+def _split_for(d: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Give a record (JSON form) without a split the one `split` would assign (in place)."""
+    if d.get("split") is not None:
+        return d
     from codesft.curate.config import SplitConfig
     from codesft.curate.split import assign
 
     seed = int(config.get("seed", 42))
     cfg = SplitConfig(**(config.get("split") or {}))
-    return s.model_copy(update={"split": Split(assignment=assign(seed, s.source.group_key, cfg), seed=seed,
-                                                group_key=s.source.group_key)})
+    group_key = d["source"]["group_key"]
+    d["split"] = Split(assignment=assign(seed, group_key, cfg), seed=seed, group_key=group_key).model_dump(mode="json")
+    return d
 
 
 def parquet_schema():
@@ -139,22 +147,32 @@ def prepare(s: Sample, formats: list[str], config: dict) -> dict[str, Any]:
 
     Rejected: {"rejected": line, "stat": slim entry}. Kept: {"sample": line, "split", "rows": {format:
     line}, "parquet": row or None, "stat": Stats.sample_info}."""
-    from codesft.curate.redact import redact_value
+    return prepare_dict(s.model_dump(mode="json"), formats, config)
 
-    if s.quality.decision == "rejected":
-        entry = redact_value(rejected_entry(s))  # defence in depth: nothing rejected leaves in clear
-        return {"rejected": _dumps(entry), "stat": Stats.rejected_info(entry)}
-    s = _split_for(s, config)
-    s = s.model_copy(update={"export_compatibility": compatibility(s, formats)})
-    line = s.to_json()
-    sp = s.split.assignment
-    rows = {}
-    if sp in EXPORT_SPLITS:
-        rows = {fmt: _dumps(JSONL_FORMATS[fmt](s)) for fmt in formats
-                if fmt in JSONL_FORMATS and s.export_compatibility[fmt] == "ok"}
-    parquet = parquet_row(s, line) if "parquet" in formats and sp in EXPORT_SPLITS else None
+
+def prepare_dict(d: dict[str, Any], formats: list[str], config: dict) -> dict[str, Any]:
+    """`prepare` for a record in its JSON form (`Sample.model_dump(mode="json")`, e.g. `json.loads` of a
+    canonical `Sample.to_json` line), which it may modify. The sample line is `_dumps(d)`, byte-equal to
+    `Sample.to_json` of the same record."""
+    from codesft.curate.redact import RULES, may_match, redact_value
+
+    if d["quality"]["decision"] == "rejected":
+        entry = rejected_entry(d)
+        line = _dumps(entry)
+        # Defence in depth: nothing rejected leaves in clear. The walk only runs when some rule could match
+        # somewhere in the entry's JSON text (`may_match`); otherwise it would return the entry unchanged.
+        if may_match(line, RULES):
+            entry = redact_value(entry)
+            line = _dumps(entry)
+        return {"rejected": line, "stat": Stats.rejected_info(entry)}
+    d = _split_for(d, config)
+    rows, d["export_compatibility"] = rows_and_compatibility(d, formats)
+    line = _dumps(d)
+    sp = d["split"]["assignment"]
+    rows = {fmt: _dumps(row) for fmt, row in rows.items()} if sp in EXPORT_SPLITS else {}
+    parquet = parquet_row_dict(d, line) if "parquet" in formats and sp in EXPORT_SPLITS else None
     exported = list(rows) + (["parquet"] if parquet is not None else [])
-    return {"sample": line, "split": sp, "rows": rows, "parquet": parquet, "stat": Stats.sample_info(s, exported)}
+    return {"sample": line, "split": sp, "rows": rows, "parquet": parquet, "stat": Stats.sample_info_dict(d, exported)}
 
 
 def write_bundle(samples: Iterable[Sample], rejected: Iterable[dict], out_dir: str | Path, name: str, version: str,

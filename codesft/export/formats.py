@@ -13,41 +13,51 @@ class NotExportable(Exception):
     pass
 
 
-def _plain_messages(s: Sample) -> list[dict[str, str]]:
-    if any(m.tool_calls or m.role == "tool" for m in s.messages):
+# Every format works on the record's JSON form (`Sample.model_dump(mode="json")`, i.e. one parsed line of
+# samples.jsonl): the pipeline's export phase reads its checkpoint lines with `json.loads` and never builds a
+# `Sample` (validation plus re-serialisation cost more than the rows). `sample_dict` gives that form for a Sample.
+
+
+def sample_dict(s: Sample) -> dict[str, Any]:
+    return s.model_dump(mode="json")
+
+
+def _plain_messages(d: dict[str, Any]) -> list[dict[str, str]]:
+    messages = d["messages"]
+    if any(m.get("tool_calls") or m["role"] == "tool" for m in messages):
         raise NotExportable("has tool calls (see hf_tool_calling)")
-    msgs = [{"role": m.role, "content": m.content} for m in s.messages]
+    msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
     if not any(m["role"] == "user" for m in msgs) or not msgs or msgs[-1]["role"] != "assistant":
         raise NotExportable("needs a user turn and must end with an assistant turn")
     return msgs
 
 
-def openai_chat(s: Sample) -> dict[str, Any]:
-    return {"messages": _plain_messages(s)}
+def openai_chat_row(d: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": _plain_messages(d)}
 
 
 _SHAREGPT = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
-def hf_conversational(s: Sample) -> dict[str, Any]:
-    return {"conversations": [{"from": _SHAREGPT[m["role"]], "value": m["content"]} for m in _plain_messages(s)]}
+def hf_conversational_row(d: dict[str, Any]) -> dict[str, Any]:
+    return {"conversations": [{"from": _SHAREGPT[m["role"]], "value": m["content"]} for m in _plain_messages(d)]}
 
 
-def hf_tool_calling(s: Sample) -> dict[str, Any]:
-    if not any(m.tool_calls for m in s.messages):
+def hf_tool_calling_row(d: dict[str, Any]) -> dict[str, Any]:
+    if not any(m.get("tool_calls") for m in d["messages"]):
         raise NotExportable("no tool calls")
     msgs = []
-    for m in s.messages:
-        row: dict[str, Any] = {"role": m.role, "content": m.content}
-        if m.tool_calls:
+    for m in d["messages"]:
+        row: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+        if m.get("tool_calls"):
             # transformers chat templates expect arguments as an object, not the OpenAI JSON string.
-            row["tool_calls"] = [{"type": "function", "function": {"name": c.function.name,
-                                                                    "arguments": _args(c.function.arguments)}}
-                                 for c in m.tool_calls]
-        if m.tool_call_id:
-            row["tool_call_id"] = m.tool_call_id
+            row["tool_calls"] = [{"type": "function", "function": {"name": c["function"]["name"],
+                                                                    "arguments": _args(c["function"]["arguments"])}}
+                                 for c in m["tool_calls"]]
+        if m.get("tool_call_id"):
+            row["tool_call_id"] = m["tool_call_id"]
         msgs.append(row)
-    return {"messages": msgs, "tools": json.dumps(s.tools or [], sort_keys=True, ensure_ascii=False)}
+    return {"messages": msgs, "tools": json.dumps(d.get("tools") or [], sort_keys=True, ensure_ascii=False)}
 
 
 def _args(raw: str) -> dict[str, Any]:
@@ -58,23 +68,24 @@ def _args(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def alpaca(s: Sample) -> dict[str, Any]:
-    msgs = _plain_messages(s)
+def alpaca_row(d: dict[str, Any]) -> dict[str, Any]:
+    msgs = _plain_messages(d)
     turns = [m for m in msgs if m["role"] != "system"]
     if len(turns) != 2:
         raise NotExportable("alpaca holds exactly one question and one answer")
     return {"instruction": turns[0]["content"], "input": "", "output": turns[1]["content"]}
 
 
-def dpo(s: Sample) -> dict[str, Any]:
-    if s.fault is None:
+def dpo_row(d: dict[str, Any]) -> dict[str, Any]:
+    fault, code = d.get("fault"), d.get("code")
+    if fault is None:
         raise NotExportable("no incorrect variant (fault) attached")
-    if not s.code or not s.code.solution:
+    if not code or not code.get("solution"):
         raise NotExportable("no solution")
-    msgs = _plain_messages(s)
+    msgs = _plain_messages(d)
     answer = msgs[-1]["content"]
-    correct, incorrect = s.code.solution, s.fault.incorrect
-    lang = s.code.language
+    correct, incorrect = code["solution"], fault["incorrect"]
+    lang = code["language"]
     if correct.strip() and correct.strip() in answer:
         chosen, rejected = answer, answer.replace(correct.strip(), incorrect.strip())
     else:
@@ -85,18 +96,52 @@ def dpo(s: Sample) -> dict[str, Any]:
             "rejected": [{"role": "assistant", "content": rejected}]}
 
 
+def parquet_row_dict(d: dict[str, Any], record_json: str | None = None) -> dict[str, Any]:
+    c, q, md, fault = d.get("code"), d["quality"], d["metadata"], d.get("fault")
+    tools = d.get("tools")
+    return {"sample_id": d["sample_id"],
+            "messages": [{"role": m["role"], "content": m["content"]} for m in d["messages"]],
+            "tools": json.dumps(tools, sort_keys=True, ensure_ascii=False) if tools else None,
+            "category": md["category"], "language": md["language"], "difficulty": md["difficulty"],
+            "score": q["score"], "decision": q["decision"], "verification": q["verification"]["status"],
+            "solution": c["solution"] if c else None, "tests": c["tests"] if c else None,
+            "entry_point": c["entry_point"] if c else None,
+            "incorrect": fault["incorrect"] if fault else None,
+            "record": record_json if record_json is not None else _dumps(d)}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+DICT_FORMATS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "openai_chat": openai_chat_row, "hf_conversational": hf_conversational_row,
+    "hf_tool_calling": hf_tool_calling_row, "alpaca": alpaca_row, "dpo": dpo_row,
+}
+
+
+def openai_chat(s: Sample) -> dict[str, Any]:
+    return openai_chat_row(sample_dict(s))
+
+
+def hf_conversational(s: Sample) -> dict[str, Any]:
+    return hf_conversational_row(sample_dict(s))
+
+
+def hf_tool_calling(s: Sample) -> dict[str, Any]:
+    return hf_tool_calling_row(sample_dict(s))
+
+
+def alpaca(s: Sample) -> dict[str, Any]:
+    return alpaca_row(sample_dict(s))
+
+
+def dpo(s: Sample) -> dict[str, Any]:
+    return dpo_row(sample_dict(s))
+
+
 def parquet_row(s: Sample, record_json: str | None = None) -> dict[str, Any]:
-    c = s.code
-    return {"sample_id": s.sample_id,
-            "messages": [{"role": m.role, "content": m.content} for m in s.messages],
-            "tools": json.dumps(s.tools, sort_keys=True, ensure_ascii=False) if s.tools else None,
-            "category": s.metadata.category, "language": s.metadata.language, "difficulty": s.metadata.difficulty,
-            "score": s.quality.score, "decision": s.quality.decision,
-            "verification": s.quality.verification.status,
-            "solution": c.solution if c else None, "tests": c.tests if c else None,
-            "entry_point": c.entry_point if c else None,
-            "incorrect": s.fault.incorrect if s.fault else None,
-            "record": record_json if record_json is not None else s.to_json()}
+    return parquet_row_dict(sample_dict(s), record_json)
 
 
 JSONL_FORMATS: dict[str, Callable[[Sample], dict[str, Any]]] = {
@@ -105,15 +150,20 @@ JSONL_FORMATS: dict[str, Callable[[Sample], dict[str, Any]]] = {
 }
 
 
-def compatibility(s: Sample, formats: list[str]) -> dict[str, str]:
-    out = {}
+def rows_and_compatibility(d: dict[str, Any], formats: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """({format: row} for the JSONL formats the record fits, {format: "ok" or why not}) in one pass."""
+    rows, compat = {}, {}
     for fmt in formats:
         if fmt == "parquet":
-            out[fmt] = "ok"
+            compat[fmt] = "ok"
             continue
         try:
-            JSONL_FORMATS[fmt](s)
-            out[fmt] = "ok"
+            rows[fmt] = DICT_FORMATS[fmt](d)
+            compat[fmt] = "ok"
         except NotExportable as exc:
-            out[fmt] = str(exc)
-    return out
+            compat[fmt] = str(exc)
+    return rows, compat
+
+
+def compatibility(s: Sample, formats: list[str]) -> dict[str, str]:
+    return rows_and_compatibility(sample_dict(s), formats)[1]

@@ -58,6 +58,18 @@ class Stats:
                               "findings": [{"kind": f.kind, "action": f.action} for f in s.redaction.findings]}}
 
     @staticmethod
+    def sample_info_dict(d: dict[str, Any], exported: list[str]) -> dict[str, Any]:
+        """`sample_info` for a record in its JSON form (`Sample.model_dump(mode="json")`)."""
+        q, red = d["quality"], d["redaction"]
+        return {"decision": q["decision"], "reasons": list(q["reasons"]),
+                "split": d["split"]["assignment"] if d.get("split") else "none", "category": d["metadata"]["category"],
+                "language": d["metadata"]["language"], "kind": d["source"]["kind"], "tokens": q["token_estimate"],
+                "score": q["score"], "verification": q["verification"]["status"],
+                "fault": d.get("fault") is not None, "exported": list(exported),
+                "redaction": {"status": red["status"],
+                              "findings": [{"kind": f["kind"], "action": f["action"]} for f in red["findings"]]}}
+
+    @staticmethod
     def rejected_info(entry: dict[str, Any]) -> dict[str, Any]:
         """The parts of a rejected entry that `add_rejected` reads."""
         slim: dict[str, Any] = {"reason": entry.get("reason"), "stage": entry.get("stage")}

@@ -45,10 +45,15 @@ def _planted(tmp: Path) -> Path:
     return p
 
 
+# Generous sandbox limit: on a loaded machine a 10 s timeout can flip a verdict (passed -> timeout) in one
+# run and not the other, and the byte-identity tests compare runs. No example program runs for long.
+VERIFY_TIMEOUT_S = 120.0
+
+
 def _run(out: Path, extra: list[str] = (), inputs=INPUTS) -> tuple[int, str]:
     from codesft.cli import app
 
-    args = ["curate", "--out", str(out), "--name", "ex", "--seed", "7"]
+    args = ["curate", "--out", str(out), "--name", "ex", "--seed", "7", "--verify.timeout-s", str(VERIFY_TIMEOUT_S)]
     for spec in inputs:
         args += ["--input", spec]
     result = CliRunner().invoke(app, args + list(extra))
@@ -135,7 +140,7 @@ def test_same_inputs_give_byte_identical_bundle(bundle: Path, tmp_path: Path, pl
 def test_killed_run_restarts_to_the_same_bundle(bundle: Path, tmp_path: Path, monkeypatch, planted_inputs):
     from codesft.curate import pipeline
 
-    cfg = CurateConfig(inputs=planted_inputs, out=str(tmp_path), name="ex", seed=7)
+    cfg = CurateConfig(inputs=planted_inputs, out=str(tmp_path), name="ex", seed=7, verify={"timeout_s": VERIFY_TIMEOUT_S})
     real = pipeline.phase_b
 
     def killed(*a, **kw):

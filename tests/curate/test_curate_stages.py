@@ -276,3 +276,29 @@ def test_minhash_values_equal_datasketch_and_candidate_ngrams_equal_all_ngrams()
         cand = index._candidate_ngrams(toks)
         assert cand <= _ngrams(toks, 10)
         assert {g for g in cand if g in index.grams} == {g for g in _ngrams(toks, 10) if g in index.grams}
+
+
+def test_check_python_agrees_with_the_ast_walk():
+    """score's compile-based check: same "parses" verdict and same "defines the entry point" answer as ast."""
+    from codesft.curate.score import _defines, check_python, parse_python
+
+    cases = [
+        "def f():\n    return 1\n",
+        "class K:\n    def m(self):\n        def inner():\n            pass\n",
+        "async def g():\n    await x\n",
+        "return 5\n",  # parses, but the bytecode compiler rejects it
+        "if 0:\n    def dead():\n        pass\n",  # the compiler may drop dead code; the AST keeps it
+        "while False:\n    class Gone:\n        pass\n",
+        "x = 1\nif x is 1:\n    pass\n",  # a compiler-only SyntaxWarning
+        "def h(:\n",
+        "lambda: 0\n",
+        "y = [i for i in range(3)]\n",
+        "s = '\\x00'\n",
+        "a = '\0'\n",
+    ]
+    for code in cases:
+        tree, parsed = parse_python(code), check_python(code)
+        assert (tree is None) == (parsed is None), code
+        if tree is not None:
+            for name in ("f", "m", "inner", "g", "dead", "Gone", "K", "h", "x", "<lambda>", "<listcomp>", "<module>", "nothing"):
+                assert parsed.defines(name) == _defines(tree, name), (code, name)
