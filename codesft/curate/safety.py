@@ -19,7 +19,6 @@ or with `prefilter=False`, bandit runs on every solution (the old behaviour, ~40
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import logging
@@ -29,6 +28,8 @@ import subprocess
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from codesft.pycode import parses
 
 SEVERITY_PENALTY = {"HIGH": 0.5, "MEDIUM": 0.2, "LOW": 0.05}
 Findings = list[tuple[str, str, str]]
@@ -109,20 +110,12 @@ def ruff_flagged(codes: list[str], skip: tuple[str, ...] = ("B101",)) -> list[li
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
 def analyze_batch(codes: list[str], skip: tuple[str, ...] = ("B101",), prefilter: bool = True,
                   parsed: bool = False) -> list[Findings | None]:
     """Bandit findings per code string (None: does not parse), screened by ruff in one process.
     `parsed=True`: the caller has already checked that every code string parses."""
     skip = tuple(sorted(skip))
-    parsable = list(range(len(codes))) if parsed else [i for i, c in enumerate(codes) if _parses(c)]
+    parsable = list(range(len(codes))) if parsed else [i for i, c in enumerate(codes) if parses(c)]
     out: list[Findings | None] = [None] * len(codes)
     flagged = ruff_flagged([codes[i] for i in parsable], skip) if prefilter else None
     for k, i in enumerate(parsable):
