@@ -53,12 +53,13 @@ def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) ->
     body = [f"<h1>codesft run</h1><p class='muted'>preset {html.escape(config['preset'])} · model "
             f"{html.escape(config['model'])} · codesft {html.escape(str(manifest.get('codesft_version', '')))}</p>"]
 
-    body.append("<h2>Data</h2><table><tr><th>bundle</th><th>inputs</th><th>accepted</th><th>downgraded</th><th>rejected</th><th>report</th></tr>")
+    body.append("<h2>Data</h2><table><tr><th>bundle</th><th>inputs</th><th>accepted</th><th>downgraded</th><th>rejected</th><th>with a fault</th><th>report</th></tr>")
     for label, path in (("curated", info["bundle"]), ("with faults", info["fault_bundle"])):
         m = _load(Path(path) / "manifest.json").get("counts", {})
         body.append(f"<tr><td>{label}: {html.escape(Path(path).parent.name)}/{html.escape(Path(path).name)}</td>"
                     f"<td>{m.get('inputs', '–')}</td><td>{m.get('accepted', '–')}</td><td>{m.get('downgraded', '–')}</td>"
-                    f"<td>{m.get('rejected', '–')}</td><td>{_link(out, Path(path) / 'report.html', 'report.html')}</td></tr>")
+                    f"<td>{m.get('rejected', '–')}</td><td>{m.get('with_fault', '–')}</td>"
+                    f"<td>{_link(out, Path(path) / 'report.html', 'report.html')}</td></tr>")
     body.append("</table>")
     if not counts:
         body.append("<p class='muted'>bundle manifest not readable</p>")
