@@ -307,11 +307,21 @@ class Bundle:
                 if not (self.path / rel).is_file() or _sha256(self.path / rel) != digest]
 
 
+def _version_key(version: str) -> tuple:
+    """PEP 440 order (1.10.0 > 1.9.0, 1.0.0+faults > 1.0.0); unparsable names sort first, by text."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return (1, Version(version), "")
+    except InvalidVersion:
+        return (0, Version("0"), version)
+
+
 def load_bundle(path: str | Path) -> Bundle:
     p = Path(path)
     if not (p / "manifest.json").is_file():
-        versions = sorted(p.glob("v*/manifest.json"))
+        versions = sorted(p.glob("v*/manifest.json"), key=lambda m: _version_key(m.parent.name[1:]))
         if not versions:
             raise FileNotFoundError(f"no bundle at {p} (expected manifest.json)")
-        p = versions[-1].parent  # a bundle name dir: its highest version (string order)
+        p = versions[-1].parent  # a bundle name dir: its highest version
     return Bundle(path=p, manifest=json.loads((p / "manifest.json").read_text(encoding="utf-8")))
