@@ -60,18 +60,9 @@ def samples(n: int):
 
 
 def tiny_model(tmp: Path) -> str:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from codesft.tiny_model import build_tiny_model
 
-    tok = AutoTokenizer.from_pretrained(str(ROOT / "tests" / "assets" / "tiny_chat_tokenizer"))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None,
-                      tie_word_embeddings=False)
-    LlamaForCausalLM(cfg).save_pretrained(tmp / "tiny")
-    tok.save_pretrained(tmp / "tiny")
-    return str(tmp / "tiny")
+    return str(build_tiny_model(tmp / "tiny"))
 
 
 def load(source: str, lora: bool):

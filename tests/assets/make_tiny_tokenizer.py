@@ -1,4 +1,4 @@
-"""Rebuild tests/assets/tiny_chat_tokenizer: a byte-level BPE tokenizer (the format of GPT-2/Qwen/Llama-3
+"""Rebuild codesft/data/tiny_tokenizer (used by `tiny:random` and the tests): a byte-level BPE tokenizer (the format of GPT-2/Qwen/Llama-3
 tokenizers) trained on a few KB of Python and English, with a ChatML chat template whose assistant
 turns are wrapped in {% generation %} markers. Small enough to ship; real enough to exercise
 offsets, special tokens and template rendering. Run: python tests/assets/make_tiny_tokenizer.py
@@ -52,6 +52,6 @@ def build(out_dir: Path, vocab_size: int = 800) -> None:
 
 
 if __name__ == "__main__":
-    target = Path(__file__).parent / "tiny_chat_tokenizer"
+    target = Path(__file__).resolve().parents[2] / "codesft" / "data" / "tiny_tokenizer"
     build(target)
     print(json.dumps(sorted(p.name for p in target.iterdir())))

@@ -17,7 +17,7 @@ from codesft.curate.redact import RULE_NAMES, redact_one, redact_text
 from codesft.curate.score import score_one
 from codesft.curate.split import bucket, split
 from codesft.curate.synthetic import make_sample
-from codesft.schema import Code, Message, Verification
+from codesft.schema import Message, Verification
 
 
 def _gate_cfg(preset="balanced", **kw):

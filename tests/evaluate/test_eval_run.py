@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from codesft.evaluate.compare import compare
 from codesft.evaluate.config import EvalConfig
 from codesft.evaluate.runner import run_eval
 

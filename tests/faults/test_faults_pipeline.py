@@ -132,12 +132,13 @@ def test_faults_cli_errors(args, message):
 
 
 def test_local_generator_runs_a_transformers_model_and_reports_garbage(bundle_dir, tmp_path):
-    from pathlib import Path
 
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tok = AutoTokenizer.from_pretrained(str(Path(__file__).resolve().parents[1] / "assets" / "tiny_chat_tokenizer"))
+    from codesft.tiny_model import TOKENIZER_DIR
+
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZER_DIR))
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                       num_attention_heads=2, num_key_value_heads=1, pad_token_id=tok.pad_token_id,

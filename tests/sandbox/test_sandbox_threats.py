@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 
-import pytest
 
 from codesft.sandbox import Program
 

@@ -11,8 +11,7 @@ import pytest
 from codesft.faults.spans import diff_spans
 from codesft.schema import Code, Fault, Message, Provenance, Sample, Source, Split
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-TOKENIZER_DIR = ASSETS / "tiny_chat_tokenizer"
+from codesft.tiny_model import TOKENIZER_DIR
 
 PAIRS = [
     ("Add two numbers.", "def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n"),

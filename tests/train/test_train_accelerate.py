@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 
 def test_fgit_under_accelerate_launch_ddp_on_cpu(tiny_model_dir, pairs_jsonl, tmp_path):

@@ -1,6 +1,4 @@
-import pytest
 
-from codesft.schema import CharSpan, FaultSpans
 from codesft.train.data import IGNORE, encode, encode_all, hybrid_mask, overlap_mask, render
 
 
