@@ -156,19 +156,13 @@ def probe(backend: Backend = "auto", limits: Limits | None = None) -> Isolation:
 
 
 class SandboxPool:
-    """A pool of warm workers. Use as a context manager; `imap` streams results in completion order."""
+    """Warm workers for one or more `imap` calls; workers live only while an `imap` is being consumed."""
 
     def __init__(self, limits: Limits | None = None, workers: int | None = None, backend: Backend = "auto") -> None:
         self.limits = limits or Limits()
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.isolation = probe(backend, self.limits)
         self.backend = self.isolation.backend
-
-    def __enter__(self) -> "SandboxPool":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
 
     def imap(self, programs: Iterable[Program | dict], limits: Limits | None = None) -> Iterator[Result]:
         limits = limits or self.limits
