@@ -2,19 +2,21 @@
 
 Training data: MBPP train + validation (task ids 511-974) through `codesft curate`, with mutation
 variants from `codesft faults`. Evaluation: HumanEval / HumanEval+ (one generation per problem,
-scored on the base tests and on base+plus, as evalplus does) and the MBPP test split (11-510), greedy.
-Every stage is the same code `codesft run` uses (codesft.pipeline), so the run is resumable: run it
+scored on the base tests and on base+plus, as evalplus does) and the MBPP test split (11-510), greedy,
+in instruct mode (the chat template the models were trained with). Every stage is the same code `codesft run` uses (codesft.pipeline), so the run is resumable: run it
 again with the same --out to continue, or with a subset of --conditions to spread it over sittings.
 
     python benchmarks/fgit_vs_sft.py --out runs/fgit-vs-sft [--limit 40] [--conditions sft fgit_bt_sym]
 
-Writes OUT/results.md (and copies it to docs/results.md with --publish).
+Writes OUT/results.md from every stage finished in OUT so far, whichever sitting ran it (and copies it to
+docs/results.md with --publish); --report-only rewrites it without running anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import shlex
 import sys
@@ -40,6 +42,7 @@ CONDITIONS = {
 }
 # Paper: 1 epoch, lr 5e-6 (full fine-tuning), max length 1024, alpha 2. With LoRA on CPU we use a
 # LoRA-appropriate lr of 1e-4; everything else as in the paper.
+INSTRUCT_STOP = "\n```\n"
 TRAIN = {"epochs": 1, "learning_rate": 1e-4, "max_length": 1024, "alpha": 2.0, "batch_size": 4,
          "pairs_only": True, "tensorboard": False, "lora": {"enabled": True, "r": 16, "alpha": 32}}
 
@@ -64,59 +67,99 @@ def curate_yaml(work: Path, mbpp: Path) -> Path:
     return path
 
 
+BENCHMARKS = ("humaneval+", "mbpp:test")
+MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra; "
+                                                      "bf16 on a 2-core CPU with native bf16, no GPU)"}
+
+
 def _pass1(run_dir: str, suite: str | None = None) -> float | None:
     summary = json.loads((Path(run_dir) / "summary.json").read_text())
     table = summary["metrics"]["by_suite"].get(suite) if suite else summary["metrics"]["pass@k"]
     return table["pass@1"]["value"] if table else None
 
 
-def write_results(out: Path, cfg: RunConfig, command: str) -> Path:
+def _finished(out: Path) -> dict[str, dict]:
+    """Every stage a sitting finished in OUT (its result and seconds), whatever --conditions that sitting had."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / ".stages").glob("*.json"))}
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def write_results(out: Path, cfg: RunConfig) -> Path:
+    """OUT/results.md from every finished stage in OUT: conditions run in separate sittings are reported together,
+    and those not run yet are listed as such."""
     from codesft.evaluate.compare import compare
 
-    info = json.loads((out / "run_summary.json").read_text())
-    rows, paired = [], []
-    names = ["base", *cfg.conditions]
+    done = _finished(out)
+    names = ["base", *[n for n in CONDITIONS if f"train-{n}" in done]]
+    evals = {b: {n: done[f"eval-{b}-{n}"]["result"]["dir"] for n in names if f"eval-{b}-{n}" in done}
+             for b in BENCHMARKS}
+    rows = []
     for name in names:
-        he = info["eval"]["humaneval+"][name]
-        mb = info["eval"]["mbpp:test"][name]
-        secs = info["timings"].get(f"train-{name}", 0.0) + sum(
-            info["timings"].get(f"eval-{b}-{name}", 0.0) for b in ("humaneval+", "mbpp:test"))
-        rows.append(f"| {name} | {100 * _pass1(he, 'base'):.1f} | {100 * _pass1(he, 'base+plus'):.1f} | "
-                    f"{100 * _pass1(mb):.1f} | {secs / 60:.1f} |")
-    for bench in ("humaneval+", "mbpp:test"):
-        runs = info["eval"][bench]
+        he, mb = evals["humaneval+"].get(name), evals["mbpp:test"].get(name)
+        train_s = done.get(f"train-{name}", {}).get("seconds", 0.0)
+        eval_s = sum(done.get(f"eval-{b}-{name}", {}).get("seconds", 0.0) for b in BENCHMARKS)
+        steps, loss = "—", "—"
+        if name != "base":
+            run = json.loads((Path(done[f"train-{name}"]["result"]["dir"]) / "run.json").read_text())
+            steps, loss = run["global_step"], f"{run['metrics'].get('train_loss', float('nan')):.3f}"
+        rows.append(f"| {name} | {_pct(_pass1(he, 'base') if he else None)} | "
+                    f"{_pct(_pass1(he, 'base+plus') if he else None)} | {_pct(_pass1(mb) if mb else None)} | "
+                    f"{steps} | {loss} | {train_s / 60:.1f} | {eval_s / 60:.1f} |")
+    paired = []
+    for bench in BENCHMARKS:
+        runs = evals[bench]
         for ref in ("base", "sft"):
-            if ref not in runs:
+            others = [n for n in names if n in runs and n not in (ref, "base")]
+            if ref not in runs or not others:
                 continue
-            report = compare([runs[ref], *[runs[n] for n in names if n != ref]],
+            report = compare([runs[ref], *[runs[n] for n in others]],
                              out / "compare" / f"{bench.replace(':', '_')}-vs-{ref}")
-            for entry in report["comparisons"]:
-                cand = Path(entry["run"]).name
-                if cand == "base":
-                    continue
-                won, lost = (len(x) if isinstance(x, list) else x for x in (entry["won"], entry["lost"]))
+            for name, entry in zip(others, report["comparisons"]):
                 lo, hi = entry["ci95"]
-                paired.append(f"| {bench} | {cand} | {ref} | {100 * entry['difference']:+.1f} | "
-                              f"[{100 * lo:+.1f}, {100 * hi:+.1f}] | {won} / {lost} | "
+                paired.append(f"| {bench} | {name} | {ref} | {100 * entry['difference']:+.1f} | "
+                              f"[{100 * lo:+.1f}, {100 * hi:+.1f}] | {len(entry['won'])} / {len(entry['lost'])} | "
                               f"{entry['mcnemar']['p_value']:.3g} |")
-    manifest = json.loads((Path(info["fault_bundle"]) / "manifest.json").read_text())
-    digest = __import__("hashlib").sha256((Path(info["fault_bundle"]) / "manifest.json").read_bytes()).hexdigest()
+    missing = [n for n in CONDITIONS if n not in names]
+    fault_bundle = Path(done["faults"]["result"]["bundle"])
+    manifest_path = fault_bundle / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    curate_manifest = Path(done["curate"]["result"]["bundle"]) / "manifest.json"
+    commands = (out / "commands.txt").read_text().strip().splitlines() if (out / "commands.txt").is_file() else []
+    # What the finished evaluations recorded, not this invocation's flags (--report-only may be run with others).
+    first = next((d for b in BENCHMARKS for d in evals[b].values()), None)
+    if first is None:
+        raise SystemExit(f"no finished evaluation in {out} yet")
+    ev = json.loads((Path(first) / "run.json").read_text())["generation"]
+    counts = {b: json.loads((Path(evals[b]["base"]) / "summary.json").read_text())["benchmark"]
+              for b in BENCHMARKS if "base" in evals[b]}
+    scope = "; ".join(f"{b}: {c['problems_evaluated']} of {c['problems_total']} problems" for b, c in counts.items())
     text = f"""# FGit vs SFT: measured results
 
-Model `{cfg.model}`; training data: MBPP task ids 511-974 through `codesft curate` + `codesft faults --generator mutation`
-(bundle `{Path(info['fault_bundle']).parent.name}/{Path(info['fault_bundle']).name}`, manifest sha256 `{digest}`,
-{manifest.get('counts', {}).get('accepted', '?')} accepted records); codesft {__version__}.
-Evaluation: greedy, {cfg.eval.get('mode', 'completion')} mode, max_new_tokens {cfg.eval.get('max_new_tokens')},
-limit {cfg.eval.get('limit') or 'none'} problems per benchmark. Command: `{command}`
+Produced by `benchmarks/fgit_vs_sft.py` from the finished stages in its output directory; codesft {__version__}.
 
-Training: LoRA r=16 (alpha 32) on all linear layers, 1 epoch, lr 1e-4 (DPO 5e-5), max length 1024, alpha = 2,
-same records (the pairs with a verified failing variant) for every condition. Differs from the paper: LoRA
-instead of full fine-tuning (lr 1e-4 instead of 5e-6), a 0.5B model on CPU, mutation variants instead of a teacher LLM.
+- **Model:** `{cfg.model}`{MODEL_NOTES.get(cfg.model, '')}.
+- **Training data:** MBPP task ids 511-974 through `codesft curate` (bundle `{Path(done['curate']['result']['bundle']).name}`,
+  manifest sha256 `{hashlib.sha256(curate_manifest.read_bytes()).hexdigest()}`), then `codesft faults --generator mutation`
+  (bundle `{fault_bundle.parent.name}/{fault_bundle.name}`, manifest sha256 `{hashlib.sha256(manifest_path.read_bytes()).hexdigest()}`,
+  {manifest.get('counts', {}).get('accepted', manifest.get('records', '?'))} records).
+- **Training:** LoRA r=16 (alpha 32) on all linear layers, 1 epoch, lr 1e-4 (DPO 5e-5), batch 4, max length 1024,
+  FGit alpha = 2; every condition trains on the same records (those with a verified failing variant).
+  Differs from the paper: LoRA instead of full fine-tuning (hence lr 1e-4 instead of 5e-6), a 0.5B model on CPU,
+  mutation variants instead of a teacher LLM.
+- **Evaluation:** greedy, {ev.get('mode')} mode{' (the chat template the models were trained with)' if ev.get('mode') == 'instruct' else ''}, max_new_tokens
+  {ev.get('max_new_tokens')}, stop {json.dumps(ev.get('stop'))}. HumanEval+ (one generation per problem, scored on
+  the base tests and on base+plus, as evalplus does) and the MBPP test split (ids 11-510); {scope}.
+  Every program ran in the codesft sandbox.
+- **Not run yet:** {', '.join(missing) if missing else 'none'}.
+  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + ' --conditions ' + ' '.join(missing) + ' --publish`; finished stages are reused.' if missing else ''}
 
 ## pass@1 (%)
 
-| condition | HumanEval (base tests) | HumanEval+ (base+plus) | MBPP test | wall time (train+eval, min) |
-|---|---|---|---|---|
+| condition | HumanEval (base tests) | HumanEval+ (base+plus) | MBPP test | train steps | train loss | train (min) | eval (min) |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 ## Paired comparisons (same problems; bootstrap 95% CI of the difference, McNemar exact p)
@@ -124,6 +167,10 @@ instead of full fine-tuning (lr 1e-4 instead of 5e-6), a 0.5B model on CPU, muta
 | benchmark | condition | vs | Δ pass@1 (pts) | 95% CI | won / lost | McNemar p |
 |---|---|---|---|---|---|---|
 {chr(10).join(paired)}
+
+## Commands (one line per sitting)
+
+{chr(10).join(f"    {c}" for c in commands)}
 """
     path = out / "results.md"
     path.write_text(text)
@@ -136,10 +183,13 @@ def main() -> None:
     ap.add_argument("--model", default="offline:qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     ap.add_argument("--limit", type=int, default=None, help="evaluate only the first K problems of each benchmark")
+    ap.add_argument("--mode", choices=["instruct", "completion"], default="instruct",
+                    help="instruct (default): the chat template the models were trained with; completion: raw prompt")
     ap.add_argument("--max-new-tokens", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--train-max-steps", type=int, default=-1, help="cap optimizer steps per condition (-1: one epoch)")
     ap.add_argument("--publish", action="store_true", help="copy results.md to docs/results.md")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite results.md from the finished stages")
     args = ap.parse_args()
 
     out = Path(args.out).resolve()
@@ -153,11 +203,16 @@ def main() -> None:
         train={**TRAIN, "max_steps": args.train_max_steps},
         benchmarks=["humaneval+", "mbpp:test"],
         eval={"limit": args.limit, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
-              "temperature": 0.0, "n": 1, "text_metrics": False},
+              "temperature": 0.0, "n": 1, "text_metrics": False, "mode": args.mode,
+              # Instruct answers are one code block; text after its closing fence is never run.
+              **({"stop": [INSTRUCT_STOP]} if args.mode == "instruct" else {})},
     )
     start = time.monotonic()
-    run_pipeline(cfg)
-    path = write_results(out, cfg, "python benchmarks/fgit_vs_sft.py " + shlex.join(sys.argv[1:]))
+    if not args.report_only:
+        with (out / "commands.txt").open("a") as f:
+            f.write("python benchmarks/fgit_vs_sft.py " + shlex.join(sys.argv[1:]) + "\n")
+        run_pipeline(cfg)
+    path = write_results(out, cfg)
     print(f"{path} ({(time.monotonic() - start) / 60:.1f} min)")
     if args.publish:
         (ROOT / "docs" / "results.md").write_text(path.read_text())

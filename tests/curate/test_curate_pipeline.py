@@ -173,3 +173,21 @@ def test_cli_errors_and_schema(tmp_path: Path):
     assert res.exit_code == 0
     schema = json.loads((tmp_path / "s.json").read_text())
     assert "quality" in schema["properties"] and "Fault" in schema["$defs"]
+
+
+def test_ray_executor_writes_the_same_bundle(bundle: Path, tmp_path: Path, planted_inputs):
+    """`--executor ray` (the `ray` extra) runs the same per-record batches, sandbox verification included, in Ray
+    workers, and writes the same bytes as the local executor (the executor, like the worker count, is not part of
+    the bundle's identity)."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        code, output = _run(tmp_path, ["--executor", "ray"], inputs=planted_inputs)
+    finally:
+        ray.shutdown()
+    assert code == 0, output
+    again = tmp_path / "ex" / "v1.0.0"
+    files = sorted(p.relative_to(bundle) for p in bundle.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for rel in files:
+        assert (bundle / rel).read_bytes() == (again / rel).read_bytes(), rel

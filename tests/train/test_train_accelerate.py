@@ -1,18 +1,22 @@
-"""`accelerate launch` with 2 CPU processes (DDP, gloo): about 30 s, so it runs by default."""
+"""`accelerate launch` with 2 CPU processes (DDP, gloo): about 30 s per method, so it runs by default."""
 
 import json
 import subprocess
 import sys
 import textwrap
 
+import pytest
 
 
-def test_fgit_under_accelerate_launch_ddp_on_cpu(tiny_model_dir, pairs_jsonl, tmp_path):
+# DPO goes through TRL's DPOTrainer (reference model, chosen/rejected batches), FGit through FGitTrainer: both
+# must survive DDP.
+@pytest.mark.parametrize("method", ["fgit", "dpo"])
+def test_training_under_accelerate_launch_ddp_on_cpu(tiny_model_dir, pairs_jsonl, tmp_path, method):
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(f"""
         from codesft.train import train
         train(dict(model={str(tiny_model_dir)!r}, data={str(pairs_jsonl)!r}, output_dir={str(tmp_path / 'o')!r},
-                   method="fgit", max_steps=3, batch_size=2, learning_rate=1e-3, bf16=False, tensorboard=False,
+                   method={method!r}, max_steps=3, batch_size=2, learning_rate=1e-3, bf16=False, tensorboard=False,
                    max_length=256))
     """))
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
