@@ -14,7 +14,7 @@ SCRIPT = ROOT / "benchmarks" / "fgit_vs_sft.py"
 def _run(out: Path, *conditions: str) -> str:
     cmd = [sys.executable, str(SCRIPT), "--model", "tiny:random", "--out", str(out), "--limit", "1",
            "--train-max-steps", "1", "--max-new-tokens", "8", "--conditions", *conditions]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stderr
 
@@ -33,7 +33,7 @@ def test_two_sittings_report_together(tmp_path: Path) -> None:
     assert "[eval-humaneval+-base] done in an earlier run" in log
     text = (out / "results.md").read_text()
     for name in ("base", "sft", "fgit_bt_sym"):
-        assert re.search(rf"^\| {name} \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", text, re.M), name
+        assert re.search(rf"^\| {name} \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", text, re.MULTILINE), name
     assert "| humaneval+ | fgit_bt_sym | sft |" in text and "| mbpp:test | sft | base |" in text
-    assert len(re.findall(r"^    python .*fgit_vs_sft\.py", text, re.M)) == 2
+    assert len(re.findall(r"^    python .*fgit_vs_sft\.py", text, re.MULTILINE)) == 2
     assert re.search(r"manifest sha256 `[0-9a-f]{64}`", text)

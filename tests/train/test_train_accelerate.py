@@ -21,7 +21,7 @@ def test_training_under_accelerate_launch_ddp_on_cpu(tiny_model_dir, pairs_jsonl
     """))
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["global_step"] == 3
