@@ -20,6 +20,7 @@ def _run(out: Path, *conditions: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_two_sittings_report_together(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     _run(out, "sft")
