@@ -107,9 +107,9 @@ def _training_args(config: TrainConfig, out: Path, args_cls: Any = None, **extra
 
 
 def _callbacks(config: TrainConfig, out: Path) -> list:
-    from codesft.train.trainer import JsonLogCallback
+    from codesft.train.trainer import JsonLogCallback, TrimHeapCallback
 
-    callbacks: list = [JsonLogCallback(out / "train_log.jsonl")]
+    callbacks: list = [JsonLogCallback(out / "train_log.jsonl"), TrimHeapCallback()]
     if config.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback

@@ -138,6 +138,41 @@ class FGitTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+class TrimHeapCallback(TrainerCallback):
+    """Hands freed heap memory back to the OS (glibc `malloc_trim`) when the process holds over half of RAM.
+
+    On CPU every step allocates activations of a new shape (batches differ in length) and glibc keeps the freed
+    chunks in fragmented heaps instead of returning them: a LoRA FGit run on the 0.5B model climbed to 24 GB RSS
+    by step 30 and was OOM-killed. Returning memory after every step is no answer either: re-faulting it made
+    steps twice as slow (as did a fixed mmap threshold). So the heap is trimmed only when RSS passes
+    `fraction` of physical memory, which bounds it at the cost of an occasional slower step. A no-op where libc
+    has no `malloc_trim` (musl, macOS).
+    """
+
+    def __init__(self, fraction: float = 0.5) -> None:
+        import ctypes
+        import os
+
+        try:
+            self._trim = ctypes.CDLL("libc.so.6").malloc_trim
+            self.limit = fraction * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (OSError, AttributeError, ValueError):
+            self._trim = None
+        self.trims = 0
+
+    @staticmethod
+    def rss_bytes() -> int:
+        import os
+
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._trim is not None and self.rss_bytes() > self.limit:
+            self._trim(0)
+            self.trims += 1
+
+
 class JsonLogCallback(TrainerCallback):
     """Appends every log record (loss, lr, grad norm, FGit weight, ...) as one JSON line."""
 

@@ -54,3 +54,27 @@ def test_detached_weighting_gives_no_gradient_through_the_incorrect_pass(setup):
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert trainer._fgit_stats and 1.0 < trainer._fgit_stats[0][0] <= 2.0
+
+
+def test_heap_is_trimmed_only_past_the_memory_limit(tmp_path):
+    from codesft.train.run import _callbacks
+    from codesft.train.trainer import TrimHeapCallback
+
+    cfg = TrainConfig(model="-", data="-", output_dir=str(tmp_path), tensorboard=False)
+    assert any(isinstance(cb, TrimHeapCallback) for cb in _callbacks(cfg, tmp_path))
+
+    high = TrimHeapCallback(fraction=10.0)
+    high.on_step_end(None, None, None)
+    assert high.trims == 0
+    low = TrimHeapCallback(fraction=1e-6)
+    if low._trim is None:
+        pytest.skip("this libc has no malloc_trim")
+    # Fragment the heap as training steps do: 64 KiB blocks stay below glibc's mmap threshold, and freeing every
+    # other one leaves holes that free() alone never returns to the OS.
+    blocks = [bytearray(64 * 1024) for _ in range(3200)]
+    del blocks[::2]
+    before = TrimHeapCallback.rss_bytes()
+    low.on_step_end(None, None, None)
+    assert low.trims == 1
+    assert before - TrimHeapCallback.rss_bytes() > 50 * 2**20
+    del blocks
