@@ -18,6 +18,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -68,6 +69,8 @@ def curate_yaml(work: Path, mbpp: Path) -> Path:
 
 
 BENCHMARKS = ("humaneval+", "mbpp:test")
+# Environment that changes how a sitting ran (allocator, threads), recorded with its command.
+ENV_RECORDED = ("LD_PRELOAD", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra; "
                                                       "bf16 on a 2-core CPU with native bf16, no GPU)"}
 
@@ -210,7 +213,8 @@ def main() -> None:
     start = time.monotonic()
     if not args.report_only:
         with (out / "commands.txt").open("a") as f:
-            f.write("python benchmarks/fgit_vs_sft.py " + shlex.join(sys.argv[1:]) + "\n")
+            env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k in ENV_RECORDED]
+            f.write(" ".join([*env, "python benchmarks/fgit_vs_sft.py", shlex.join(sys.argv[1:])]) + "\n")
         run_pipeline(cfg)
     path = write_results(out, cfg)
     print(f"{path} ({(time.monotonic() - start) / 60:.1f} min)")
