@@ -128,7 +128,7 @@ def write_results(out: Path, cfg: RunConfig) -> Path:
     missing = [n for n in CONDITIONS if n not in names]
     fault_bundle = Path(done["faults"]["result"]["bundle"])
     manifest_path = fault_bundle / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
+    counts_m = json.loads(manifest_path.read_text()).get("counts", {})
     curate_manifest = Path(done["curate"]["result"]["bundle"]) / "manifest.json"
     commands = (out / "commands.txt").read_text().strip().splitlines() if (out / "commands.txt").is_file() else []
     # What the finished evaluations recorded, not this invocation's flags (--report-only may be run with others).
@@ -147,7 +147,7 @@ Produced by `benchmarks/fgit_vs_sft.py` from the finished stages in its output d
 - **Training data:** MBPP task ids 511-974 through `codesft curate` (bundle `{Path(done['curate']['result']['bundle']).name}`,
   manifest sha256 `{hashlib.sha256(curate_manifest.read_bytes()).hexdigest()}`), then `codesft faults --generator mutation`
   (bundle `{fault_bundle.parent.name}/{fault_bundle.name}`, manifest sha256 `{hashlib.sha256(manifest_path.read_bytes()).hexdigest()}`,
-  {manifest.get('counts', {}).get('accepted', manifest.get('records', '?'))} records).
+  {counts_m.get('accepted', '?')} records, {counts_m.get('with_fault', '?')} of them with a verified failing variant).
 - **Training:** LoRA r=16 (alpha 32) on all linear layers, 1 epoch, lr 1e-4 (DPO 5e-5), batch 4, max length 1024,
   FGit alpha = 2; every condition trains on the same records (those with a verified failing variant).
   Differs from the paper: LoRA instead of full fine-tuning (hence lr 1e-4 instead of 5e-6), a 0.5B model on CPU,
