@@ -70,7 +70,7 @@ def curate_yaml(work: Path, mbpp: Path) -> Path:
 
 BENCHMARKS = ("humaneval+", "mbpp:test")
 # Environment that changes how a sitting ran (allocator, threads), recorded with its command.
-ENV_RECORDED = ("LD_PRELOAD", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+ENV_RECORDED = ("LD_PRELOAD", "MALLOC_CONF", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra; "
                                                       "bf16 on a 2-core CPU with native bf16, no GPU)"}
 
