@@ -71,6 +71,7 @@ def curate_yaml(work: Path, mbpp: Path) -> Path:
 BENCHMARKS = ("humaneval+", "mbpp:test")
 # Environment that changes how a sitting ran (allocator, threads), recorded with its command.
 ENV_RECORDED = ("LD_PRELOAD", "MALLOC_CONF", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+PAIRED_LABEL = {"humaneval+": "HumanEval+ (base+plus tests)", "mbpp:test": "MBPP test"}
 MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra; "
                                                       "bf16 on a 2-core CPU with native bf16, no GPU)"}
 
@@ -110,7 +111,8 @@ def write_results(out: Path, cfg: RunConfig) -> Path:
             steps, loss = run["global_step"], f"{run['metrics'].get('train_loss', float('nan')):.3f}"
         rows.append(f"| {name} | {_pct(_pass1(he, 'base') if he else None)} | "
                     f"{_pct(_pass1(he, 'base+plus') if he else None)} | {_pct(_pass1(mb) if mb else None)} | "
-                    f"{steps} | {loss} | {train_s / 60:.1f} | {eval_s / 60:.1f} |")
+                    f"{steps} | {loss} | {f'{train_s / 60:.1f}' if name != 'base' else '—'} | "
+                    f"{f'{eval_s / 60:.1f}' if eval_s else '—'} |")
     paired = []
     for bench in BENCHMARKS:
         runs = evals[bench]
@@ -122,10 +124,12 @@ def write_results(out: Path, cfg: RunConfig) -> Path:
                              out / "compare" / f"{bench.replace(':', '_')}-vs-{ref}")
             for name, entry in zip(others, report["comparisons"]):
                 lo, hi = entry["ci95"]
-                paired.append(f"| {bench} | {name} | {ref} | {100 * entry['difference']:+.1f} | "
+                paired.append(f"| {PAIRED_LABEL[bench]} | {name} | {ref} | {100 * entry['difference']:+.1f} | "
                               f"[{100 * lo:+.1f}, {100 * hi:+.1f}] | {len(entry['won'])} / {len(entry['lost'])} | "
                               f"{entry['mcnemar']['p_value']:.3g} |")
     missing = [n for n in CONDITIONS if n not in names]
+    pending = [f"{n} on {', '.join(b for b in BENCHMARKS if n not in evals[b])}" for n in names
+               if any(n not in evals[b] for b in BENCHMARKS)]
     fault_bundle = Path(done["faults"]["result"]["bundle"])
     manifest_path = fault_bundle / "manifest.json"
     counts_m = json.loads(manifest_path.read_text()).get("counts", {})
@@ -157,7 +161,9 @@ Produced by `benchmarks/fgit_vs_sft.py` from the finished stages in its output d
   the base tests and on base+plus, as evalplus does) and the MBPP test split (ids 11-510); {scope}.
   Every program ran in the codesft sandbox.
 - **Not run yet:** {', '.join(missing) if missing else 'none'}.
-  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + ' --conditions ' + ' '.join(missing) + ' --publish`; finished stages are reused.' if missing else ''}
+  Evaluations not finished: {'; '.join(pending) if pending else 'none'}.
+  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + ' --conditions ' + ' '.join(missing) + ' --publish`; finished stages are reused.' if missing else ''} An interrupted evaluation resumes from
+  the generations it had written.
 
 ## pass@1 (%)
 

@@ -35,6 +35,6 @@ def test_two_sittings_report_together(tmp_path: Path) -> None:
     text = (out / "results.md").read_text()
     for name in ("base", "sft", "fgit_bt_sym"):
         assert re.search(rf"^\| {name} \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", text, re.MULTILINE), name
-    assert "| humaneval+ | fgit_bt_sym | sft |" in text and "| mbpp:test | sft | base |" in text
+    assert "| HumanEval+ (base+plus tests) | fgit_bt_sym | sft |" in text and "| MBPP test | sft | base |" in text
     assert len(re.findall(r"^    python .*fgit_vs_sft\.py", text, re.MULTILINE)) == 2
     assert re.search(r"manifest sha256 `[0-9a-f]{64}`", text)
