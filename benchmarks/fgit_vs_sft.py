@@ -162,8 +162,7 @@ Produced by `benchmarks/fgit_vs_sft.py` from the finished stages in its output d
   Every program ran in the codesft sandbox.
 - **Not run yet:** {', '.join(missing) if missing else 'none'}.
   Evaluations not finished: {'; '.join(pending) if pending else 'none'}.
-  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + ' --conditions ' + ' '.join(missing) + ' --publish`; finished stages are reused.' if missing else ''} An interrupted evaluation resumes from
-  the generations it had written.
+  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + ' --publish` (every condition; finished stages are reused, an interrupted evaluation resumes from the generations it wrote).' if missing or pending else ''}
 
 ## pass@1 (%)
 
