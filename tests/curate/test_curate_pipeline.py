@@ -125,14 +125,17 @@ def test_exports_load_with_datasets(bundle: Path):
         assert len(ds) == sum(counts[fmt].values()) > 0, fmt
 
 
-def test_same_inputs_give_byte_identical_bundle(bundle: Path, tmp_path: Path, planted_inputs):
-    code, output = _run(tmp_path, inputs=planted_inputs)
-    assert code == 0, output
-    again = tmp_path / "ex" / "v1.0.0"
+def _assert_same_bytes(bundle: Path, again: Path) -> None:
     files = sorted(p.relative_to(bundle) for p in bundle.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     for rel in files:
         assert (bundle / rel).read_bytes() == (again / rel).read_bytes(), rel
+
+
+def test_same_inputs_give_byte_identical_bundle(bundle: Path, tmp_path: Path, planted_inputs):
+    code, output = _run(tmp_path, inputs=planted_inputs)
+    assert code == 0, output
+    _assert_same_bytes(bundle, tmp_path / "ex" / "v1.0.0")
     code, _ = _run(tmp_path / "seed", ["--seed", "8"], inputs=planted_inputs)
     assert (tmp_path / "seed" / "ex" / "v1.0.0" / "samples.jsonl").read_bytes() != (bundle / "samples.jsonl").read_bytes()
 
@@ -186,8 +189,4 @@ def test_ray_executor_writes_the_same_bundle(bundle: Path, tmp_path: Path, plant
     finally:
         ray.shutdown()
     assert code == 0, output
-    again = tmp_path / "ex" / "v1.0.0"
-    files = sorted(p.relative_to(bundle) for p in bundle.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
-    for rel in files:
-        assert (bundle / rel).read_bytes() == (again / rel).read_bytes(), rel
+    _assert_same_bytes(bundle, tmp_path / "ex" / "v1.0.0")
