@@ -24,9 +24,21 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line that an interrupted write left without its newline; appending after it would glue the
+    next record onto it and lose that record too."""
+    if not path.is_file():
+        return
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 class Appender:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(path)
         self._fh = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:

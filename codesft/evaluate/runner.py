@@ -213,7 +213,10 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     n_tok = sum(g.get("n_tokens", 0) for g in gens.values())
     meta = {"model": provenance, "benchmark": _bench_meta(bench, problems), "generation": settings,
             "sandbox": {"timeout_s": cfg.timeout_s, "memory_mb": cfg.memory_mb},
-            "timing": {"generation_wall_s": round(gen_wall, 2), "generated_tokens": n_tok},
+            # generation_wall_s is this invocation only; generation_s sums every sitting's batches, so a
+            # resumed evaluation still reports what its generations cost.
+            "timing": {"generation_wall_s": round(gen_wall, 2), "generated_tokens": n_tok,
+                       "generation_s": round(sum(g.get("time_s", 0.0) for g in gens.values()), 2)},
             **_env_meta()}
     cfg_like = cfg.model_dump()
     return _execute_and_finish(out, bench, problems, gens, cfg.n, cfg_like, meta, log)

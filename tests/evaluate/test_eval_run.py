@@ -115,6 +115,12 @@ def test_openai_backend_failures_are_recorded_and_run_resumes(fake_openai, bench
     run_eval(cfg, log=lambda s: None)
     assert len(server.calls) - calls_first == 2          # only the two missing samples were requested again
     assert len(_results(out)) == 5
+    # The resumed summary accounts for the generation time of both sittings, not only the second.
+    # Every line parses: the torn line was cut, not glued to the first record of the second sitting.
+    times = [json.loads(line)["time_s"] for line in (out / "generations.jsonl").read_text().splitlines()]
+    timing = json.loads((out / "summary.json").read_text())["timing"]
+    assert len(times) == 5 and min(times) > 0
+    assert timing["generation_s"] == round(sum(times), 2)  # all five, the three kept from the first sitting too
 
     with pytest.raises(Exception, match="other settings"):
         run_eval(cfg.model_copy(update={"temperature": 0.5}), log=lambda s: None)
