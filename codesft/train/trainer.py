@@ -139,24 +139,26 @@ class FGitTrainer(Trainer):
 
 
 class TrimHeapCallback(TrainerCallback):
-    """Hands the allocator's freed memory back to the OS when the machine runs short of it.
+    """Hands freed heap memory back to the OS (glibc `malloc_trim`) when the process holds over half of RAM.
 
     On CPU every step allocates activations of a new shape (batches differ in length) and glibc keeps the freed
     chunks in fragmented heaps instead of returning them: a LoRA FGit run on the 0.5B model climbed to 24 GB RSS
     by step 30 and was OOM-killed. Returning memory after every step is no answer either: re-faulting it made
-    steps twice as slow (as did a fixed mmap threshold), and a fixed RSS ceiling below a step's own working set
-    (FGit `bt` at batch 4 peaks near 15 GB) does the same. So the heap is trimmed after a step only when the
-    memory still available (RAM, or the cgroup limit when one is set) falls below `reserve` of the total:
-    glibc `malloc_trim`, or a purge of every arena under a preloaded jemalloc (the fastest set-up measured here,
-    see docs/train.md). A no-op where neither exists (musl, macOS) or /proc is missing.
+    steps twice as slow (as did a fixed mmap threshold). So the heap is trimmed only when RSS passes
+    `fraction` of physical memory, which bounds it at the cost of an occasional slower step. Trimming only when
+    available memory runs short instead is not safe: the freed memory kept between steps is not all reusable by
+    the next step's differently sized tensors, and FGit `bt` was OOM-killed that way (docs/train.md). Under a preloaded
+    jemalloc (the fastest set-up measured here, see docs/train.md) its arenas are purged instead. A no-op where
+    neither exists (musl, macOS).
     """
 
-    def __init__(self, reserve: float = 0.2) -> None:
+    def __init__(self, fraction: float = 0.5) -> None:
         import ctypes
+        import os
 
-        self.reserve = reserve
         self._trim: Any = None
         try:
+            self.limit = fraction * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
             mallctl = getattr(ctypes.CDLL(None), "mallctl", None)  # jemalloc, when it is LD_PRELOADed
             if mallctl is not None:  # purge every arena (4096 = MALLCTL_ARENAS_ALL)
                 self._trim = lambda _pad: mallctl(b"arena.4096.purge", None, None, None, ctypes.c_size_t(0))
@@ -173,33 +175,8 @@ class TrimHeapCallback(TrainerCallback):
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    @staticmethod
-    def memory_bytes() -> tuple[int, int]:
-        """(available, total) for this process: /proc/meminfo, tightened by a cgroup v2 limit when one is set."""
-        info = {}
-        with open("/proc/meminfo") as f:
-            for line in f:
-                key, value = line.split(":", 1)
-                info[key] = int(value.split()[0]) * 1024
-        available, total = info["MemAvailable"], info["MemTotal"]
-        try:
-            limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-            if limit != "max":
-                used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-                total = min(total, int(limit))
-                available = min(available, max(0, int(limit) - used))
-        except (OSError, ValueError):
-            pass
-        return available, total
-
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._trim is None:
-            return
-        try:
-            available, total = self.memory_bytes()
-        except (OSError, KeyError, ValueError):
-            return
-        if available < self.reserve * total:
+        if self._trim is not None and self.rss_bytes() > self.limit:
             self._trim(0)
             self.trims += 1
 

@@ -56,19 +56,17 @@ def test_detached_weighting_gives_no_gradient_through_the_incorrect_pass(setup):
     assert trainer._fgit_stats and 1.0 < trainer._fgit_stats[0][0] <= 2.0
 
 
-def test_heap_is_trimmed_only_when_memory_runs_short(tmp_path):
+def test_heap_is_trimmed_only_past_the_memory_limit(tmp_path):
     from codesft.train.run import _callbacks
     from codesft.train.trainer import TrimHeapCallback
 
     cfg = TrainConfig(model="-", data="-", output_dir=str(tmp_path), tensorboard=False)
     assert any(isinstance(cb, TrimHeapCallback) for cb in _callbacks(cfg, tmp_path))
 
-    available, total = TrimHeapCallback.memory_bytes()
-    assert 0 < available <= total
-    plenty = TrimHeapCallback(reserve=0.0)  # never short of memory: the heap is left alone
-    plenty.on_step_end(None, None, None)
-    assert plenty.trims == 0
-    low = TrimHeapCallback(reserve=10.0)  # always short of memory
+    high = TrimHeapCallback(fraction=10.0)
+    high.on_step_end(None, None, None)
+    assert high.trims == 0
+    low = TrimHeapCallback(fraction=1e-6)
     if low._trim is None:
         pytest.skip("this libc has no malloc_trim")
     # Fragment the heap as training steps do: 64 KiB blocks stay below glibc's mmap threshold, and freeing every
