@@ -197,8 +197,11 @@ def _problem_from_parts(task_id: str, prompt: str | None, question: str | None, 
     split = None if call_check else _split_asserts(tests)
     suite = Suite("base", tests=split) if split else Suite("base", test=tests, call_check=call_check)
     instruction = question or ""
+    # A question that already shows the code to complete (a curated record's user turn) is asked as it is,
+    # in the words the model was trained on; otherwise the prompt is shown after it.
     if prompt:
-        instruction = (instruction + "\n\n" if instruction else "") + _instruction_for_prompt(prompt)
+        if prompt.strip() not in instruction:
+            instruction = (instruction + "\n\n" if instruction else "") + _instruction_for_prompt(prompt)
     elif entry_point:
         instruction += f"\n\nWrite a Python function named `{entry_point}`. Return it in one ```python code block."
     return Problem(task_id=task_id, prompt=prompt or f'"""\n{(question or "").strip()}\n"""\n', instruction=instruction,

@@ -40,6 +40,24 @@ def test_bundle_test_split_fallback_reader(tmp_path):
         assert p.suites[0].tests == ["assert f1(1) == 1", "assert f1(2) == 2"]
 
 
+def test_a_question_that_shows_the_code_is_asked_as_it_is(tmp_path):
+    from codesft.schema import Code, Provenance, Sample, Source, Split
+
+    prompt = 'def inc(x):\n    """Add one."""\n'
+    asked = f"Complete this function.\n\n```python\n{prompt}```"
+    samples = [Sample(sample_id=f"s{i}", source=Source(kind="eval_question", group_key=f"g{i}"),
+                      messages=[{"role": "user", "content": content}],
+                      code=Code(prompt=prompt, solution=prompt + "    return x + 1\n", tests="assert inc(1) == 2\n",
+                                entry_point="inc"),
+                      provenance=Provenance(content_hash="h", source_path="x"),
+                      split=Split(assignment="test", seed=0, group_key=f"g{i}"))
+               for i, content in enumerate([asked, "Write inc."])]
+    (tmp_path / "samples.jsonl").write_text("".join(s.to_json() + "\n" for s in samples))
+    by_id = {p.task_id: p for p in load_benchmark(f"bundle:{tmp_path}").problems}
+    assert by_id["s0"].instruction == asked                     # not shown twice
+    assert by_id["s1"].instruction.startswith("Write inc.\n\n") and prompt.strip() in by_id["s1"].instruction
+
+
 def _real_bundle(samples, tmp_path):
     """A bundle written by the export stage's writer, when it is usable in this checkout."""
     try:
