@@ -194,7 +194,7 @@ DPO its preference loss, so neither compares with SFT's.
 |---|---|---|---|---|---|---|
 {chr(10).join(paired)}
 
-## Commands (one line per sitting)
+## Commands (one line per sitting, in order; interrupted sittings included, their finished stages reused by the next)
 
 {chr(10).join(f"    {c}" for c in commands)}
 """

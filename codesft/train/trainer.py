@@ -145,9 +145,7 @@ class TrimHeapCallback(TrainerCallback):
     chunks in fragmented heaps instead of returning them: a LoRA FGit run on the 0.5B model climbed to 24 GB RSS
     by step 30 and was OOM-killed. Returning memory after every step is no answer either: re-faulting it made
     steps twice as slow (as did a fixed mmap threshold). So the heap is trimmed only when RSS passes
-    `fraction` of physical memory, which bounds it at the cost of an occasional slower step. Trimming only when
-    available memory runs short instead is not safe: the freed memory kept between steps is not all reusable by
-    the next step's differently sized tensors, and FGit `bt` was OOM-killed that way (docs/train.md). Under a preloaded
+    `fraction` of physical memory, which bounds it at the cost of an occasional slower step. Under a preloaded
     jemalloc (the fastest set-up measured here, see docs/train.md) its arenas are purged instead. A no-op where
     neither exists (musl, macOS).
     """
