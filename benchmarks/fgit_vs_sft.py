@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from codesft import __version__
+from codesft.models import device_description
 from codesft.pipeline import RunConfig, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +76,7 @@ BENCHMARKS = ("humaneval+", "mbpp:test")
 # Environment that changes how a sitting ran (allocator, threads), recorded with its command.
 ENV_RECORDED = ("LD_PRELOAD", "MALLOC_CONF", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 PAIRED_LABEL = {"humaneval+": "HumanEval+ (base+plus tests)", "mbpp:test": "MBPP test"}
-MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra; "
-                                                      "bf16 on a 2-core CPU with native bf16, no GPU)"}
+MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra, bf16)"}
 
 
 def _pass1(run_dir: str, suite: str | None = None) -> float | None:
@@ -90,9 +90,28 @@ def _eval_seconds(run_dir: str) -> float:
     execution of the sitting that finished the run; a stage's own timer would only see its last sitting."""
     from codesft.evaluate.results import read_jsonl
 
-    gen = sum(g.get("time_s", 0.0) for g in read_jsonl(Path(run_dir) / "generations.jsonl"))
+    gens = read_jsonl(Path(run_dir) / "generations.jsonl")
     timing = json.loads((Path(run_dir) / "summary.json").read_text()).get("timing", {})
+    # Without generations.jsonl (lost after the summary was written) the summary's own sum is what is left.
+    gen = sum(g.get("time_s", 0.0) for g in gens) if gens else timing.get("generation_s", 0.0)
     return gen + timing.get("execution_wall_s", 0.0)
+
+
+def _environment(train_dirs: list[str], eval_dirs: list[str]) -> str:
+    """Where the stages ran, from what they recorded: devices (recorded since codesft 0.1.0's `device` and
+    `generated_on` fields; older runs say so), the sandbox host's platform and the torch builds."""
+    train_runs = [json.loads((Path(d) / "run.json").read_text()) for d in train_dirs]
+    summaries = [json.loads((Path(d) / "summary.json").read_text()) for d in eval_dirs]
+
+    def distinct(values: list) -> str:
+        seen = list(dict.fromkeys(v for v in values if v))
+        return ", ".join(f"`{v}`" for v in seen) if seen else "device not recorded"
+
+    trained = distinct([r.get("device") for r in train_runs])
+    generated = distinct([dev for s in summaries for dev in s.get("generated_on", [])])
+    torch = distinct([r.get("versions", {}).get("torch") for r in train_runs])
+    platforms = distinct([s.get("platform") for s in summaries])
+    return f"training: {trained}, torch {torch}; generation: {generated}; sandbox host: {platforms}"
 
 
 def _finished(out: Path) -> dict[str, dict]:
@@ -104,9 +123,9 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
-def write_results(out: Path, cfg: RunConfig) -> Path:
+def write_results(out: Path, cfg: RunConfig, notes: str | None = None, publish: str | None = None) -> Path:
     """OUT/results.md from every finished stage in OUT: conditions run in separate sittings are reported together,
-    and those not run yet are listed as such."""
+    and those not run yet are listed as such. `notes`: a Markdown file appended as is (the analysis)."""
     from codesft.evaluate.compare import compare
 
     done = _finished(out)
@@ -152,7 +171,7 @@ def write_results(out: Path, cfg: RunConfig) -> Path:
     first = next((d for b in BENCHMARKS for d in evals[b].values()), None)
     if first is None:
         raise SystemExit(f"no finished evaluation in {out} yet")
-    ev = json.loads((Path(first) / "run.json").read_text())["generation"]
+    ev = json.loads((Path(first) / "summary.json").read_text())["generation"]
     counts = {b: json.loads((Path(evals[b]["base"]) / "summary.json").read_text())["benchmark"]
               for b in BENCHMARKS if "base" in evals[b]}
     scope = "; ".join(f"{b}: {c['problems_evaluated']} of {c['problems_total']} problems" for b, c in counts.items())
@@ -166,17 +185,19 @@ Produced by `benchmarks/fgit_vs_sft.py` from the finished stages in its output d
   (bundle `{fault_bundle.parent.name}/{fault_bundle.name}`, manifest sha256 `{hashlib.sha256(manifest_path.read_bytes()).hexdigest()}`,
   {counts_m.get('accepted', '?')} records, {counts_m.get('with_fault', '?')} of them with a verified failing variant).
 - **Training:** LoRA r=16 (alpha 32) on all linear layers, 1 epoch, lr 1e-4 (DPO 5e-5), batch 4 (FGit `bt`: two
-  accumulated micro-batches of 2, as its step at batch 4 does not fit in 24 GB), max length 1024,
+  accumulated micro-batches of 2, as its step at batch 4 does not fit in 24 GB of CPU memory), max length 1024,
   FGit alpha = 2; every condition trains on the same records (those with a verified failing variant).
-  Differs from the paper: LoRA instead of full fine-tuning (hence lr 1e-4 instead of 5e-6), a 0.5B model on CPU,
+  Differs from the paper: LoRA instead of full fine-tuning (hence lr 1e-4 instead of 5e-6), a 0.5B model,
   mutation variants instead of a teacher LLM.
+- **Where it ran:** {_environment([done[f"train-{n}"]["result"]["dir"] for n in names if n != "base"],
+                                  [d for b in BENCHMARKS for d in evals[b].values()])}.
 - **Evaluation:** greedy, {ev.get('mode')} mode{' (the chat template the models were trained with)' if ev.get('mode') == 'instruct' else ''}, max_new_tokens
   {ev.get('max_new_tokens')}, stop {json.dumps(ev.get('stop'))}. HumanEval+ (one generation per problem, scored on
   the base tests and on base+plus, as evalplus does) and the MBPP test split (ids 11-510); {scope}.
   Every program ran in the codesft sandbox.
 - **Not run yet:** {', '.join(missing) if missing else 'none'}.
   Evaluations not finished: {'; '.join(pending) if pending else 'none'}.
-  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + ' --publish` (every condition; finished stages are reused, an interrupted evaluation resumes from the generations it wrote).' if missing or pending else ''}
+  {'Finish with `python benchmarks/fgit_vs_sft.py --out ' + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + (f' --publish {publish}' if publish else '') + '` (every condition; finished stages are reused, an interrupted evaluation resumes from the generations it wrote).' if missing or pending else ''}
 
 ## pass@1 (%)
 
@@ -198,6 +219,8 @@ DPO its preference loss, so neither compares with SFT's.
 
 {chr(10).join(f"    {c}" for c in commands)}
 """
+    if notes:
+        text += "\n" + Path(notes).read_text()
     path = out / "results.md"
     path.write_text(text)
     return path
@@ -216,7 +239,9 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--train-max-steps", type=int, default=-1, help="cap optimizer steps per condition (-1: one epoch)")
-    ap.add_argument("--publish", action="store_true", help="copy results.md to docs/results.md")
+    ap.add_argument("--publish", nargs="?", const="docs/results.md", default=None, metavar="PATH",
+                    help="copy results.md to PATH (default docs/results.md), relative to the project root")
+    ap.add_argument("--notes", default=None, help="Markdown file appended to results.md (what the numbers say)")
     ap.add_argument("--report-only", action="store_true", help="only rewrite results.md from the finished stages")
     args = ap.parse_args()
 
@@ -239,12 +264,13 @@ def main() -> None:
     if not args.report_only:
         with (out / "commands.txt").open("a") as f:
             env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k in ENV_RECORDED]
-            f.write(" ".join([*env, "python benchmarks/fgit_vs_sft.py", shlex.join(sys.argv[1:])]) + "\n")
+            f.write(" ".join([*env, "python benchmarks/fgit_vs_sft.py", shlex.join(sys.argv[1:])])
+                    + f"  # on {device_description()}\n")
         run_pipeline(cfg)
-    path = write_results(out, cfg)
+    path = write_results(out, cfg, args.notes, args.publish)
     print(f"{path} ({(time.monotonic() - start) / 60:.1f} min)")
     if args.publish:
-        (ROOT / "docs" / "results.md").write_text(path.read_text())
+        (ROOT / args.publish).write_text(path.read_text())
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """benchmarks/fgit_vs_sft.py end to end on the tiny model, in two sittings (slow: it curates all of MBPP 511-974)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -38,3 +39,13 @@ def test_two_sittings_report_together(tmp_path: Path) -> None:
     assert "| HumanEval+ (base+plus tests) | fgit_bt_sym | sft |" in text and "| MBPP test | sft | base |" in text
     assert len(re.findall(r"^    python .*fgit_vs_sft\.py", text, re.MULTILINE)) == 2
     assert re.search(r"manifest sha256 `[0-9a-f]{64}`", text)
+    # Where each stage ran comes from what the stages recorded; each command line says which device it ran on.
+    cpu = f"`cpu ({os.cpu_count()} cores)`"
+    assert f"training: {cpu}" in text and f"generation: {cpu}" in text
+    assert len(re.findall(rf"fgit_vs_sft\.py .*  # on cpu \({os.cpu_count()} cores\)$", text, re.MULTILINE)) == 2
+
+    notes, published = tmp_path / "notes.md", tmp_path / "published.md"
+    notes.write_text("## What the numbers say\n\nmeasured.\n")
+    subprocess.run([sys.executable, str(SCRIPT), "--model", "tiny:random", "--out", str(out), "--report-only",
+                    "--notes", str(notes), "--publish", str(published)], check=True, capture_output=True, timeout=300)
+    assert published.read_text().startswith("# FGit vs SFT") and published.read_text().endswith(notes.read_text())

@@ -72,6 +72,12 @@ class TransformersBackend:
     def provenance(self) -> dict[str, Any]:
         return dict(getattr(self.model, "codesft_source", {}) or {"source": type(self.model).__name__})
 
+    @property
+    def device(self) -> str:
+        from codesft.models import device_description
+
+        return device_description(self.model.device)
+
     def render(self, req: GenRequest) -> str:
         if req.messages is not None:
             return self.tok.apply_chat_template(req.messages, tokenize=False, add_generation_prompt=True)
@@ -171,6 +177,10 @@ class OpenAIBackend:
     def provenance(self) -> dict[str, Any]:
         return {"source": self.model, "kind": "openai-compatible", "base_url": self.base_url,
                 "revision": "served-model:" + self.model}
+
+    @property
+    def device(self) -> str:
+        return f"served by {self.base_url}"
 
     def _payload(self, req: GenRequest) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_new_tokens,

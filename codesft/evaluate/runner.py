@@ -10,6 +10,7 @@ Files in the output directory:
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -90,8 +91,6 @@ def _check_resume(out: Path, settings: dict[str, Any], resume: bool) -> None:
         for name in ("generations.jsonl", "executions.partial.jsonl", "results.jsonl", "summary.json", "run.json"):
             (out / name).unlink(missing_ok=True)
     elif run_file.is_file():
-        import json
-
         old = json.loads(run_file.read_text()).get("generation")
         if old != settings:
             diff = sorted(k for k in set(old or {}) | set(settings) if (old or {}).get(k) != settings.get(k))
@@ -181,11 +180,18 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     by_task = {p.task_id: p for p in problems}
     t0 = time.perf_counter()
     provenance: dict[str, Any] = {}
+    run_file = out / "run.json"
+    previous = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    # Every device that generated part of this run, in order: a resumed run may have moved machines.
+    generated_on: list[str] = previous.get("generated_on", [])
     if reqs:
         log(f"generating {len(reqs)} samples with {cfg.backend} ({len(gens)} already done)")
         backend = _build_backend(cfg)
         provenance = backend.provenance
-        atomic_write_json(out / "run.json", {"generation": settings, "model": provenance})
+        device = getattr(backend, "device", None)
+        if device and device not in generated_on:
+            generated_on = [*generated_on, device]
+        atomic_write_json(run_file, {"generation": settings, "model": provenance, "generated_on": generated_on})
         req_by_key = {r.key: r for r in reqs}
         stops = cfg.stops()
         with Appender(gen_path) as app:
@@ -203,15 +209,13 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
                     app.write(rec)
                 log(f"  generated {len(gens)}/{len(problems) * cfg.n}")
     else:
-        import json
-
-        run_file = out / "run.json"
-        provenance = json.loads(run_file.read_text()).get("model", {}) if run_file.is_file() else {}
+        provenance = previous.get("model", {})
         if not run_file.is_file():
-            atomic_write_json(run_file, {"generation": settings, "model": provenance})
+            atomic_write_json(run_file, {"generation": settings, "model": provenance, "generated_on": generated_on})
     gen_wall = time.perf_counter() - t0
     n_tok = sum(g.get("n_tokens", 0) for g in gens.values())
     meta = {"model": provenance, "benchmark": _bench_meta(bench, problems), "generation": settings,
+            "generated_on": generated_on,
             "sandbox": {"timeout_s": cfg.timeout_s, "memory_mb": cfg.memory_mb},
             # generation_wall_s is this invocation only; generation_s sums every sitting's batches, so a
             # resumed evaluation still reports what its generations cost.

@@ -107,9 +107,10 @@ def _training_args(config: TrainConfig, out: Path, args_cls: Any = None, **extra
 
 
 def _callbacks(config: TrainConfig, out: Path) -> list:
-    from codesft.train.trainer import JsonLogCallback, TrimHeapCallback
+    from codesft.train.trainer import JsonLogCallback, StopOnNonFiniteCallback, TrimHeapCallback
 
-    callbacks: list = [JsonLogCallback(out / "train_log.jsonl"), TrimHeapCallback()]
+    # The log callback comes first so the record with the NaN is on disk when the guard stops the run.
+    callbacks: list = [JsonLogCallback(out / "train_log.jsonl"), StopOnNonFiniteCallback(), TrimHeapCallback()]
     if config.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback
@@ -169,7 +170,7 @@ def train(config: TrainConfig) -> Path:
     if config.preflight_only:
         return out
 
-    from codesft.models import load_model_and_tokenizer
+    from codesft.models import device_description, load_model_and_tokenizer
     from codesft.train.data import Collator, EncodedDataset
 
     model, _ = load_model_and_tokenizer(config.model, dtype=config.dtype)
@@ -198,7 +199,8 @@ def train(config: TrainConfig) -> Path:
                               data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
                               callbacks=_callbacks(config, out), method=config.method, weighting=config.weighting,
                               alpha=config.alpha, fixed_weight=config.fixed_weight, pad_token_id=tokenizer.pad_token_id)
-    result = trainer.train(resume_from_checkpoint=resume)
+    with _attention_without_cudnn():
+        result = trainer.train(resume_from_checkpoint=resume)
     if trainer.is_world_process_zero():
         trainer.save_model(str(out / "model"))
         tokenizer.save_pretrained(str(out / "model"))
@@ -207,9 +209,27 @@ def train(config: TrainConfig) -> Path:
                "data_manifest_hash": manifest_hash, "records_hash": records_hash(used), "records": len(used),
                "preflight": {k: v for k, v in report.to_dict().items() if k != "problems"},
                "resumed_from": resume, "metrics": result.metrics, "global_step": trainer.state.global_step,
-               "adapter": bool(config.lora.enabled), "versions": _versions()}
+               "adapter": bool(config.lora.enabled), "versions": _versions(),
+               "device": device_description(trainer.args.device)}
         (out / "run.json").write_text(json.dumps(run, indent=2, default=str))
     return out
+
+
+def _attention_without_cudnn() -> Any:
+    """SDPA may use every backend but cuDNN while training on CUDA. cuDNN attention returned NaN gradients on a
+    padded batch (H100, torch 2.11, Qwen2.5-Coder-0.5B, LoRA; the forward loss was finite) and AdamW turned them
+    into NaN weights; memory-efficient attention gave finite gradients on the same batches and the CPU run's train
+    loss (0.581). Known upstream: pytorch/pytorch#196678 (cuDNN backward, attn_mask, seq_len % 128 == 64, H100/H200,
+    since 2.11) and huggingface/trl#7181 (Qwen2.5 DPO). Scoped to training: evaluation keeps the defaults."""
+    import contextlib
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def _versions() -> dict[str, str]:

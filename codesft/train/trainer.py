@@ -6,6 +6,7 @@ distributed training (accelerate DDP/FSDP/DeepSpeed), progress bars and logging 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,21 @@ class JsonLogCallback(TrainerCallback):
         record = {"step": state.global_step, "epoch": state.epoch, **logs}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, default=float) + "\n")
+
+
+class NonFiniteGradientError(RuntimeError):
+    """Training produced a NaN or infinite gradient norm; the run stops before it saves a broken model."""
+
+
+class StopOnNonFiniteCallback(TrainerCallback):
+    """Stops the run at the first logged NaN/inf gradient norm. AdamW turns one NaN gradient into NaN weights, and
+    from then on every step logs a loss the Trainer's NaN filter hides: the run would finish and save a model that
+    only generates garbage (seen with the cuDNN attention backend on an H100, see codesft.train.run)."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        norm = (logs or {}).get("grad_norm")
+        if norm is not None and not math.isfinite(float(norm)):
+            raise NonFiniteGradientError(
+                f"gradient norm {norm} at step {state.global_step}: stopped before the weights are saved. "
+                "Lower the learning rate, train in fp32 (--dtype fp32 --bf16 false), or on CUDA try another "
+                "attention backend.")

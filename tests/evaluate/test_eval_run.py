@@ -4,6 +4,7 @@ failures become failed samples with reasons; an interrupted run resumes; `eval c
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,7 @@ def test_tiny_model_run_writes_results_summary_report(tiny_model_dir, bench, tmp
     assert summary["metrics"]["1@2"]["ranking"] == "public_tests"
     assert summary["model"]["kind"] == "local" and summary["model"]["revision"].startswith("dir-fingerprint:")
     assert summary["benchmark"]["sha256"] and summary["generation"]["n"] == 2
+    assert summary["generated_on"] == [f"cpu ({os.cpu_count()} cores)"]
     html = (out / "report.html").read_text()
     assert "<svg" in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
@@ -121,6 +123,8 @@ def test_openai_backend_failures_are_recorded_and_run_resumes(fake_openai, bench
     timing = json.loads((out / "summary.json").read_text())["timing"]
     assert len(times) == 5 and min(times) > 0
     assert timing["generation_s"] == round(sum(times), 2)  # all five, the three kept from the first sitting too
+    # Both sittings generated on the same server: recorded once, not once per sitting.
+    assert json.loads((out / "summary.json").read_text())["generated_on"] == [f"served by {server.url}"]
 
     with pytest.raises(Exception, match="other settings"):
         run_eval(cfg.model_copy(update={"temperature": 0.5}), log=lambda s: None)

@@ -1,6 +1,7 @@
 """End-to-end training on the tiny model: losses decrease, outputs are complete, bad configs stop early."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def test_loss_decreases(method, extra, tiny_model_dir, pairs_jsonl, tmp_path):
     assert sum(losses[-2:]) < sum(losses[:2]) * (0.97 if method == "dpo" else 0.9), losses
     run = json.loads((out / "run.json").read_text())
     assert run["method"] == method and run["data_manifest_hash"].startswith("sha256:") and run["records"] == 6
+    assert run["device"] == f"cpu ({os.cpu_count()} cores)"  # what trained it, for reports across machines
     assert (out / "model" / "config.json").is_file() and (out / "model" / "tokenizer.json").is_file()
     assert (out / "config.yaml").is_file() and json.loads((out / "preflight.json").read_text())["ok"] == 6
     if method == "fgit":
@@ -114,3 +116,16 @@ def test_train_reads_a_real_bundle(tiny_model_dir, pair_samples, tmp_path):
 
     assert run["data_manifest_hash"] == "sha256:" + hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
     assert run["records"] == len(pair_samples)
+
+
+def test_a_nan_gradient_stops_the_run_before_a_model_is_saved(tiny_model_dir, pairs_jsonl, tmp_path):
+    from codesft.train.trainer import NonFiniteGradientError
+
+    # lr 1e38 overflows the weights after the first step; the next gradients are NaN.
+    out = tmp_path / "nan"
+    with pytest.raises(NonFiniteGradientError, match="gradient norm nan"):
+        train(_cfg(tiny_model_dir, pairs_jsonl, out, method="sft", learning_rate=1e38, max_steps=6))
+    norms = [r["grad_norm"] for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines())
+             if "grad_norm" in r]
+    assert norms[0] == norms[0] and norms[-1] != norms[-1]  # finite first, NaN at the stop
+    assert not (out / "model").exists() and not (out / "run.json").exists()
