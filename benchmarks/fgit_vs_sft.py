@@ -98,8 +98,9 @@ def _eval_seconds(run_dir: str) -> float:
 
 
 def _environment(train_dirs: list[str], eval_dirs: list[str]) -> str:
-    """Where the stages ran, from what they recorded: devices (recorded since codesft 0.1.0's `device` and
-    `generated_on` fields; older runs say so), the sandbox host's platform and the torch builds."""
+    """Where the stages ran, from what they recorded: the devices (train run.json `device`, eval summary
+    `generated_on`; runs made before those fields existed say "device not recorded"), the torch build and the
+    host that ran the programs."""
     train_runs = [json.loads((Path(d) / "run.json").read_text()) for d in train_dirs]
     summaries = [json.loads((Path(d) / "summary.json").read_text()) for d in eval_dirs]
 

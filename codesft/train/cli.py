@@ -39,12 +39,16 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         from codesft.train.data import DataError
         from codesft.train.run import train
+        from codesft.train.trainer import NonFiniteGradientError
 
         try:
             out = train(cfg)
         except (ConfigError, DataError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except NonFiniteGradientError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         if cfg.preflight_only:
             typer.echo((out / "preflight.json").read_text())
         typer.echo(f"output: {out}")

@@ -119,12 +119,15 @@ def test_train_reads_a_real_bundle(tiny_model_dir, pair_samples, tmp_path):
 
 
 def test_a_nan_gradient_stops_the_run_before_a_model_is_saved(tiny_model_dir, pairs_jsonl, tmp_path):
-    from codesft.train.trainer import NonFiniteGradientError
+    from codesft.cli import app
 
     # lr 1e38 overflows the weights after the first step; the next gradients are NaN.
     out = tmp_path / "nan"
-    with pytest.raises(NonFiniteGradientError, match="gradient norm nan"):
-        train(_cfg(tiny_model_dir, pairs_jsonl, out, method="sft", learning_rate=1e38, max_steps=6))
+    result = CliRunner().invoke(app, ["train", "--model", str(tiny_model_dir), "--data", str(pairs_jsonl),
+                                      "--output-dir", str(out), "--method", "sft", "--learning-rate", "1e38",
+                                      "--max-steps", "6", "--batch-size", "3", "--max-length", "256",
+                                      "--dtype", "fp32", "--bf16", "false", "--tensorboard", "false"])
+    assert result.exit_code == 1 and "gradient norm nan" in result.output, result.output
     norms = [r["grad_norm"] for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines())
              if "grad_norm" in r]
     assert norms[0] == norms[0] and norms[-1] != norms[-1]  # finite first, NaN at the stop
