@@ -104,12 +104,12 @@ def _environment(train_dirs: list[str], eval_dirs: list[str]) -> str:
     train_runs = [json.loads((Path(d) / "run.json").read_text()) for d in train_dirs]
     summaries = [json.loads((Path(d) / "summary.json").read_text()) for d in eval_dirs]
 
-    def distinct(values: list) -> str:
+    def distinct(values: list, missing: str = "not recorded") -> str:
         seen = list(dict.fromkeys(v for v in values if v))
-        return ", ".join(f"`{v}`" for v in seen) if seen else "device not recorded"
+        return ", ".join(f"`{v}`" for v in seen) if seen else missing
 
-    trained = distinct([r.get("device") for r in train_runs])
-    generated = distinct([dev for s in summaries for dev in s.get("generated_on", [])])
+    trained = distinct([r.get("device") for r in train_runs], "device not recorded")
+    generated = distinct([dev for s in summaries for dev in s.get("generated_on", [])], "device not recorded")
     torch = distinct([r.get("versions", {}).get("torch") for r in train_runs])
     platforms = distinct([s.get("platform") for s in summaries])
     return f"training: {trained}, torch {torch}; generation: {generated}; sandbox host: {platforms}"

@@ -85,18 +85,23 @@ def _requests(cfg: EvalConfig, problems: list[Problem], done: set[str]) -> list[
     return reqs
 
 
-def _check_resume(out: Path, settings: dict[str, Any], resume: bool) -> None:
+def _check_resume(out: Path, settings: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """Start over (resume=False) or check that OUT holds a run with the same settings; returns the run.json
+    record being resumed ({} when there is none)."""
     run_file = out / "run.json"
+    previous: dict[str, Any] = {}
     if not resume:
         for name in ("generations.jsonl", "executions.partial.jsonl", "results.jsonl", "summary.json", "run.json"):
             (out / name).unlink(missing_ok=True)
     elif run_file.is_file():
-        old = json.loads(run_file.read_text()).get("generation")
+        previous = json.loads(run_file.read_text())
+        old = previous.get("generation")
         if old != settings:
             diff = sorted(k for k in set(old or {}) | set(settings) if (old or {}).get(k) != settings.get(k))
             raise ConfigError(f"{out} holds a run with other settings ({', '.join(diff)}); "
                               "use another --out or --no-resume to start over")
     out.mkdir(parents=True, exist_ok=True)
+    return previous
 
 
 def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], gens: dict[str, dict[str, Any]],
@@ -172,7 +177,7 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     bench = load_benchmark(cfg.benchmark)
     problems = bench.problems[: cfg.limit] if cfg.limit else bench.problems
     settings = cfg.generation_settings()
-    _check_resume(out, settings, cfg.resume)
+    previous = _check_resume(out, settings, cfg.resume)
 
     gen_path = out / "generations.jsonl"
     gens = {g["key"]: g for g in read_jsonl(gen_path)}
@@ -181,7 +186,6 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     t0 = time.perf_counter()
     provenance: dict[str, Any] = {}
     run_file = out / "run.json"
-    previous = json.loads(run_file.read_text()) if run_file.is_file() else {}
     # Every device that generated part of this run, in order: a resumed run may have moved machines.
     generated_on: list[str] = previous.get("generated_on", [])
     if reqs:
