@@ -5,7 +5,11 @@
    median of N after warm-up; the optimizer step is identical for both and left out, which makes
    the ratio stricter, not looser.
 2. SFT tokens/s of codesft's trainer vs TRL's `SFTTrainer` on the same model, data, batch size and
-   number of steps (target >= 1.0). Tokens = non-padding input tokens processed.
+   number of steps (target >= 1.0), at equal settings: both without gradient checkpointing, and both
+   with it (TRL's SFTConfig turns it on by default, codesft does not, so its defaults are not compared
+   as if they were equal). TRL is also measured with its speed features (padding-free batching, packing),
+   with a check of whether they compute the same thing on this device. Tokens = non-padding input
+   tokens the model's forward pass sees, counted by a hook, whatever the batch layout.
 
 Data: HumanEval prompts + canonical solutions (shipped with codesft), each with a mutation fault.
 Models: the tiny random Llama of the tests (default), or any model source (e.g.
@@ -113,6 +117,57 @@ def step_ratio(source: str, lora: bool, data, args, tmp: Path) -> dict:
             "batch_tokens": int(batch["attention_mask"].sum()), "batch_shape": list(batch["input_ids"].shape)}
 
 
+class TokenCounter:
+    """Counts the real (non-padding) tokens each training forward pass sees, whatever the batch layout:
+    padded batches carry an attention mask; padding-free and packed batches (TRL) carry position_ids only."""
+
+    def __init__(self, model) -> None:
+        self.tokens = 0
+        model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs) -> None:
+        if not module.training:
+            return
+        mask = kwargs.get("attention_mask")
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self.tokens += int(mask.sum()) if mask is not None else int(ids.numel())
+
+
+# Settings compared. Each TRL row names what it changes against codesft's row at the same checkpointing.
+# TRL's SFTConfig defaults to gradient_checkpointing=True while codesft defaults to False, so a ratio
+# against TRL's defaults measures the checkpointing, not the trainer: rows pair equal settings.
+CONDITIONS = [
+    ("codesft", {"gradient_checkpointing": False}),
+    ("trl", {"gradient_checkpointing": False}),
+    ("codesft", {"gradient_checkpointing": True}),
+    ("trl", {"gradient_checkpointing": True}),
+    # TRL's speed features. On CPU attention (sdpa/eager) they are not the same computation: the packed
+    # rows let a sample attend to the one before it (see the docstring of packed_attention_leak).
+    # TRL refuses padding_free without packing unless max_length is None (it cannot truncate a flat row).
+    ("trl", {"gradient_checkpointing": False, "padding_free": True, "max_length": None}),
+    ("trl", {"gradient_checkpointing": False, "packing": True}),
+]
+
+
+def packed_attention_leak(source: str) -> float:
+    """Max |logit difference| on the second of two samples between running them separately and running them
+    as one padding-free row with restarted position_ids (TRL's padding-free layout). 0 means the attention
+    kernel keeps samples apart (FlashAttention's varlen path does); anything else means TRL's padding-free and
+    packing rows train on cross-sample attention on this device, so their speed is not like for like."""
+    import torch
+
+    model, _ = load(source, False)
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, model.config.vocab_size, (1, 24), generator=g)
+    b = torch.randint(0, model.config.vocab_size, (1, 16), generator=g)
+    with torch.no_grad():
+        alone = model(b).logits[0]
+        pos = torch.cat([torch.arange(a.shape[1]), torch.arange(b.shape[1])])[None]
+        packed = model(torch.cat([a, b], 1), position_ids=pos).logits[0, a.shape[1]:]
+    return float((alone - packed).abs().max())
+
+
 def tokens_per_second(source: str, lora: bool, data, args, tmp: Path) -> dict:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -125,36 +180,47 @@ def tokens_per_second(source: str, lora: bool, data, args, tmp: Path) -> dict:
     common = dict(max_steps=args.steps, per_device_train_batch_size=args.batch_size, learning_rate=1e-5,
                   logging_steps=10_000, save_strategy="no", report_to=[], seed=0, bf16=False,
                   dataloader_pin_memory=False, disable_tqdm=True)
-    def ours_run() -> tuple[float, list[int]]:
+
+    def ours_run(settings: dict) -> tuple[float, int]:
         model, tok = load(source, lora)
+        if settings["gradient_checkpointing"] and lora:
+            model.enable_input_require_grads()  # what codesft's train() does for LoRA + checkpointing
         encoded, _ = encode_all(data, tok, args.max_length, False)
         cfg = TrainConfig(model=source, data="-", output_dir=str(tmp / "cs"), bf16=False, tensorboard=False,
-                          max_steps=args.steps, batch_size=args.batch_size, learning_rate=1e-5, logging_steps=10_000)
+                          max_steps=args.steps, batch_size=args.batch_size, learning_rate=1e-5, logging_steps=10_000,
+                          gradient_checkpointing=settings["gradient_checkpointing"])
         targs = _training_args(cfg, tmp / "cs")
         targs.save_strategy, targs.disable_tqdm = "no", True
+        counter = TokenCounter(model)
         tr = FGitTrainer(model=model, args=targs, train_dataset=EncodedDataset(encoded),
                          data_collator=Collator(tok.pad_token_id), method="sft")
-        return tr.train().metrics["train_runtime"], [len(e.input_ids) for e in encoded]
+        return tr.train().metrics["train_runtime"], counter.tokens
 
-    def trl_run() -> tuple[float, list[int]]:
+    def trl_run(settings: dict) -> tuple[float, int]:
         # TRL SFTTrainer on the same conversations (prompt/completion: loss on the assistant turn only)
         model, tok = load(source, lora)
         rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in dpo_rows(data)]
-        trl_args = SFTConfig(output_dir=str(tmp / "trl"), max_length=args.max_length, **common)
+        trl_args = SFTConfig(output_dir=str(tmp / "trl"), **{"max_length": args.max_length, **common, **settings})
+        counter = TokenCounter(model)
         trl = SFTTrainer(model=model, args=trl_args, train_dataset=Dataset.from_list(rows), processing_class=tok)
-        return trl.train().metrics["train_runtime"], [len(x) for x in trl.train_dataset["input_ids"]]
+        return trl.train().metrics["train_runtime"], counter.tokens
 
-    seqs = args.steps * args.batch_size
-    # Alternate twice and keep each side's best run: the first run of a process pays one-time costs.
-    runs = [ours_run(), trl_run(), ours_run(), trl_run()]
-    (t_ours, lengths), (t_trl, trl_lengths) = min(runs[0::2]), min(runs[1::2])
-    # The sampler is shuffled; over many steps the mean length is what counts.
-    ours = seqs * (sum(lengths) / len(lengths)) / t_ours
-    theirs = seqs * (sum(trl_lengths) / len(trl_lengths)) / t_trl
-    return {"codesft_sft_tokens_per_s": round(ours, 1), "trl_sft_tokens_per_s": round(theirs, 1),
-            "speedup_vs_trl": round(ours / theirs, 3), "steps": args.steps,
-            "mean_seq_tokens": {"codesft": round(sum(lengths) / len(lengths), 1),
-                                "trl": round(sum(trl_lengths) / len(trl_lengths), 1)}}
+    runners = {"codesft": ours_run, "trl": trl_run}
+    best: dict[int, float] = {}
+    # Two rounds over all conditions, each side's best run kept: the first run of a process pays one-time costs,
+    # and round-robin spreads load from other processes over every condition alike.
+    for _ in range(2):
+        for i, (who, settings) in enumerate(CONDITIONS):
+            seconds, tokens = runners[who](settings)
+            best[i] = max(best.get(i, 0.0), tokens / seconds)
+    rows = [{"trainer": who, **{k: v for k, v in settings.items() if k != "max_length"},
+             "tokens_per_s": round(best[i], 1)} for i, (who, settings) in enumerate(CONDITIONS)]
+    ratio = lambda a, b: round(best[a] / best[b], 3)  # noqa: E731
+    return {"steps": args.steps, "rows": rows,
+            "codesft_vs_trl_no_checkpointing": ratio(0, 1), "codesft_vs_trl_checkpointing": ratio(2, 3),
+            "codesft_vs_trl_defaults": ratio(0, 3),
+            "codesft_vs_trl_padding_free": ratio(0, 4), "codesft_vs_trl_packing": ratio(0, 5),
+            "packed_attention_leak_max_logit_diff": round(packed_attention_leak(source), 4)}
 
 
 def main() -> None:

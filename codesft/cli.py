@@ -25,6 +25,7 @@ _COMMAND_MODULES = [
     "codesft.train.cli",       # train
     "codesft.evaluate.cli",    # eval run | score | compare
     "codesft.pipeline",        # run
+    "codesft.review.cli",      # review serve | apply
 ]
 
 

@@ -12,29 +12,39 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
 import typer
 import yaml
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 
-from codesft.config import CommandConfig, ConfigError, fields_help, load_config, parse_cli_overrides, read_yaml
+from codesft.assets import PACKAGE_PREFIX, package_data_dir, resolve_path
+from codesft.config import (CommandConfig, ConfigError, StageOverrides, deep_merge, fields_help,
+                            format_validation_error, load_config, parse_cli_overrides, read_yaml)
+from codesft.curate.config import CurateConfig
+from codesft.evaluate.config import EvalConfig
+from codesft.faults.config import FaultsConfig
+from codesft.train.config import TrainConfig
 
 PRESET_DIR = Path(__file__).parent / "configs" / "run"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+M = TypeVar("M", bound=BaseModel)
+
+# The fields of each stage's config that the run sets itself (from its own model, bundles and --out).
+TRAIN_OWNED = ("model", "data", "output_dir")
+EVAL_OWNED = ("model", "benchmark", "out")
 
 
 class RunConfig(CommandConfig):
     preset: Literal["demo", "tiny"] = Field(default="demo", description="demo: the offline Qwen2.5-Coder-0.5B-Instruct with LoRA; tiny: a tiny random model (smoke test, < 1 min).")
     out: str = Field(default="runs/codesft-run", description="Directory for every artefact of the run and its report.html.")
     model: str = Field(default="offline:qwen2.5-coder-0.5b-instruct", description="Base model (hub id, local dir, .gguf, offline:NAME, or tiny:random).")
-    curate_config: str = Field(default="examples/curate.yaml", description="Curate config (its inputs are the assets to curate); relative paths inside resolve against the config's project.")
-    curate: dict[str, Any] = Field(default_factory=dict, description="Overrides for the curate config (e.g. {verify: {timeout_s: 5}}).")
-    faults: dict[str, Any] = Field(default_factory=dict, description="Overrides for the faults config (generator is mutation unless set).")
-    conditions: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"sft": {"method": "sft"}, "fgit": {"method": "fgit"}}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
-    train: dict[str, Any] = Field(default_factory=dict, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
-    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval"], description="Benchmarks to evaluate on; 'bundle' means the curated bundle's test split.")
-    eval: dict[str, Any] = Field(default_factory=dict, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
+    curate_config: str = Field(default=f"{PACKAGE_PREFIX}examples/curate.yaml", description=f"Curate config whose inputs are the assets to curate: a path (its relative input paths are relative to the current directory, as for `codesft curate --config`) or {PACKAGE_PREFIX}REL, a config shipped with codesft (its inputs are shipped too).")
+    curate: Annotated[dict[str, Any], StageOverrides(CurateConfig, "codesft curate")] = Field(default_factory=dict, description="Overrides for the curate config (e.g. {verify: {timeout_s: 5}}).")
+    faults: Annotated[dict[str, Any], StageOverrides(FaultsConfig, "codesft faults")] = Field(default_factory=dict, description="Overrides for the faults config (generator is mutation unless set).")
+    conditions: Annotated[dict[str, dict[str, Any]], StageOverrides(TrainConfig, "codesft train", TRAIN_OWNED, keyed=True)] = Field(default_factory=lambda: {"sft": {"method": "sft"}, "fgit": {"method": "fgit"}}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
+    train: Annotated[dict[str, Any], StageOverrides(TrainConfig, "codesft train", TRAIN_OWNED)] = Field(default_factory=dict, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
+    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval"], min_length=1, description="Benchmarks to evaluate on; 'bundle' means the curated bundle's test split.")
+    eval: Annotated[dict[str, Any], StageOverrides(EvalConfig, "codesft eval run", EVAL_OWNED)] = Field(default_factory=dict, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
 
 
 def _digest(obj: Any) -> str:
@@ -71,28 +81,71 @@ class _Stages:
 
 def resolve_config(config_file: Path | None, preset: str | None, overrides: dict[str, Any]) -> RunConfig:
     chosen = preset or (read_yaml(config_file).get("preset") if config_file else None) or "demo"
+    if not (PRESET_DIR / f"{chosen}.yaml").is_file():
+        raise ConfigError(f"unknown preset {chosen!r} (known: {', '.join(sorted(p.stem for p in PRESET_DIR.glob('*.yaml')))})")
     base = read_yaml(PRESET_DIR / f"{chosen}.yaml")
     if preset:
         overrides = {**overrides, "preset": preset}
     return load_config(RunConfig, config_file, overrides, base=base)
 
 
-def _curate_config(cfg: RunConfig, out: Path):
-    from codesft.curate.config import CurateConfig
+def _stage_config(cls: type[M], fields: dict[str, Any], origin: str) -> M:
+    """A stage's config from the run's settings; a bad one is the user's ConfigError, named by its stage."""
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, origin)) from None
 
-    path = Path(cfg.curate_config)
-    if not path.is_absolute() and not path.exists():
-        path = PROJECT_ROOT / path
+
+def _curate_config(cfg: RunConfig, out: Path) -> CurateConfig:
+    path = resolve_path(cfg.curate_config)
     data = read_yaml(path)
-    # Inputs in the shipped config are relative to the project root, not to the caller's cwd.
-    root = path.resolve().parent.parent if path.resolve().parent.name == "examples" else path.resolve().parent
+    # A shipped config names shipped inputs (relative to codesft/data); a user's config names paths
+    # relative to the current directory, exactly as `codesft curate --config` reads the same file.
+    root = package_data_dir() if cfg.curate_config.startswith(PACKAGE_PREFIX) else Path.cwd()
     inputs = []
     for spec in data.get("inputs", []):
-        kind, _, rel = spec.partition(":")
-        p = Path(rel)
-        inputs.append(f"{kind}:{p if p.is_absolute() or p.exists() else root / p}")
+        kind, sep, rel = str(spec).partition(":")
+        if not sep:
+            raise ConfigError(f"{path}: input {spec!r} is not KIND:PATH")
+        inputs.append(f"{kind}:{root / Path(rel).expanduser()}")
     data.update(inputs=inputs, out=str(out / "bundles"))
-    return load_config(CurateConfig, None, cfg.curate, base=data).resolved()
+    merged = _stage_config(CurateConfig, deep_merge(data, cfg.curate), "run config: curate")
+    try:
+        resolved = merged.resolved()
+    except ValueError as exc:
+        raise ConfigError(f"run config: curate: {exc}") from None
+    missing = [spec for spec in resolved.inputs if not Path(spec.partition(":")[2]).exists()]
+    if missing:
+        raise ConfigError(f"curate inputs not found: {', '.join(missing)}")
+    return resolved
+
+
+def _faults_config(cfg: RunConfig, out: Path) -> FaultsConfig:
+    return _stage_config(FaultsConfig, {"generator": "mutation", "out": str(out / "bundles"), **cfg.faults},
+                         "run config: faults")
+
+
+def _train_config(cfg: RunConfig, name: str, model: str, data: str, out: Path) -> TrainConfig:
+    return _stage_config(TrainConfig, {**cfg.train, **cfg.conditions[name], "model": model, "data": data,
+                                       "output_dir": str(out / "train" / name)}, f"run config: conditions.{name}")
+
+
+def _eval_config(cfg: RunConfig, bench: str, model: str, fault_bundle: str, out: Path) -> EvalConfig:
+    return _stage_config(EvalConfig, {**cfg.eval, "model": model, "benchmark": _eval_benchmark(bench, fault_bundle),
+                                      "out": str(out)}, "run config: eval")
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Build every stage's config before anything runs, so a bad setting stops the run at once (exit 2),
+    not after an hour of training. Bundles and models made by earlier stages are placeholders here."""
+    out = Path(cfg.out).resolve()
+    _curate_config(cfg, out)
+    _faults_config(cfg, out)
+    for name in cfg.conditions:
+        _train_config(cfg, name, cfg.model, "<faults bundle>", out)
+    for bench in cfg.benchmarks:
+        _eval_config(cfg, bench, cfg.model, "<faults bundle>", out)
 
 
 def _eval_benchmark(name: str, bundle: str) -> str:
@@ -103,15 +156,13 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
     """Run the whole loop; returns the path of the run's report.html."""
     from codesft.curate.pipeline import one_line_summary, run_curate
     from codesft.evaluate.compare import compare
-    from codesft.evaluate.config import EvalConfig
     from codesft.evaluate.runner import run_eval
     from codesft.faults import generate_faults
-    from codesft.faults.config import FaultsConfig
     from codesft.report.run import write_run_report
     from codesft.tiny_model import resolve_run_model
     from codesft.train import train
-    from codesft.train.config import TrainConfig
 
+    check_config(cfg)
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "run_config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -128,14 +179,13 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
 
     bundle = stages.run("curate", curate_cfg.model_dump(mode="json"), do_curate)["bundle"]
 
-    faults_cfg = FaultsConfig.model_validate({"generator": "mutation", "out": str(out / "bundles"), **cfg.faults})
+    faults_cfg = _faults_config(cfg, out)
     fault_bundle = stages.run("faults", [bundle, faults_cfg.model_dump(mode="json")],
                               lambda: {"bundle": str(generate_faults(bundle, faults_cfg))})["bundle"]
 
     trained: dict[str, str] = {}
-    for name, fields in cfg.conditions.items():
-        tcfg = TrainConfig.model_validate({**cfg.train, **fields, "model": model, "data": fault_bundle,
-                                           "output_dir": str(out / "train" / name)})
+    for name in cfg.conditions:
+        tcfg = _train_config(cfg, name, model, fault_bundle, out)
         trained[name] = stages.run(f"train-{name}", tcfg.model_dump(mode="json"),
                                    lambda tcfg=tcfg: {"dir": str(train(tcfg))})["dir"]
 
@@ -145,8 +195,7 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
     for bench in cfg.benchmarks:
         evals[bench] = {}
         for name, source in models.items():
-            ecfg = EvalConfig.model_validate({**cfg.eval, "model": source, "benchmark": _eval_benchmark(bench, fault_bundle),
-                                              "out": str(out / "eval" / bench / name)})
+            ecfg = _eval_config(cfg, bench, source, fault_bundle, out / "eval" / bench / name)
             evals[bench][name] = stages.run(f"eval-{bench}-{name}", ecfg.model_dump(mode="json"),
                                             lambda ecfg=ecfg: {"dir": str(run_eval(ecfg, log=log))})["dir"]
         dirs = [evals[bench][name] for name in models]
@@ -162,7 +211,25 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
 _RUN_HELP = """Run the whole loop on the bundled examples: curate -> faults (mutation) -> train (SFT, FGit)
 -> eval (base, SFT, FGit) -> compare, and write one report page.
 
-Every field of the run config is also an option, e.g. --train.learning-rate 1e-4 --eval.limit 10."""
+Every field of the run config is also an option, and so is every field of each stage's config, as
+--STAGE.FIELD: e.g. --eval.limit 40 --train.learning-rate 1e-4 --curate.verify.timeout-s 5
+--conditions.fgit.weighting bt. Lists take --benchmarks humaneval,bundle (or the option repeated)."""
+
+
+def _exit_code(exc: Exception) -> int | None:
+    """2 for input the user can fix (as the stage commands treat it), 1 for a diverged training, None for
+    anything else: a fault of the harness keeps its traceback and never passes for a result."""
+    from codesft.evaluate.problems_types import BenchmarkError
+    from codesft.models import ModelSourceError
+    from codesft.train.data import DataError
+    from codesft.sandbox.canary import HarnessFault
+    from codesft.sources.inputs import InputError
+    from codesft.train.trainer import NonFiniteGradientError
+
+    if isinstance(exc, (ConfigError, BenchmarkError, ModelSourceError, DataError, InputError)):
+        return 2
+    # HarnessFault: the sandbox canary failed before a stage ran anything; its message names the fault.
+    return 1 if isinstance(exc, (NonFiniteGradientError, HarnessFault)) else None
 
 
 def register(app: typer.Typer) -> None:
@@ -178,11 +245,16 @@ def register(app: typer.Typer) -> None:
             overrides = parse_cli_overrides(list(ctx.args), RunConfig)
             if out:
                 overrides["out"] = out
-            if preset and preset not in ("demo", "tiny"):
-                raise ConfigError(f"unknown preset {preset!r} (demo or tiny)")
             cfg = resolve_config(config, preset, overrides)
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2)
-        report = run_pipeline(cfg)
+            raise typer.Exit(2) from None
+        try:
+            report = run_pipeline(cfg)
+        except Exception as exc:
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code) from None
         typer.echo(str(report))

@@ -1,6 +1,6 @@
 """The one record that flows through every stage: `Sample` and its parts.
 
-Serialised as one JSON object per line. Field meanings follow DESIGN.md section 1.
+Serialised as one JSON object per line. Each field's meaning is its description below (`codesft schema`).
 Sub-models forbid unknown keys so a typo in an input file is an error, not silent data loss.
 """
 
@@ -17,7 +17,9 @@ SCHEMA_VERSION = "1.0"
 SourceKind = Literal["eval_question", "code_review", "chat", "commit", "instruct"]
 Decision = Literal["accepted", "downgraded", "rejected"]
 SplitName = Literal["train", "validation", "test", "holdout"]
-RedactionStatus = Literal["clean", "redacted", "blocked"]
+# "unscanned" until the redact stage has looked at the record: a record is never `clean` by default, so one
+# that skipped redaction (the stage disabled, or made by code that never ran it) cannot pass for scanned.
+RedactionStatus = Literal["clean", "redacted", "blocked", "unscanned"]
 VerificationStatus = Literal["passed", "failed", "timeout", "memory", "error", "unverified"]
 
 
@@ -110,6 +112,25 @@ class Verification(_Model):
     before_status: VerificationStatus | None = Field(default=None, description="Repair pairs: the verdict on the problematic code (it should fail).")
 
 
+class RubricScores(_Model):
+    code_quality: int | None = Field(default=None, ge=1, le=5, description="Reviewer's code-quality score, 1-5.")
+    teaching_value: int | None = Field(default=None, ge=1, le=5, description="Reviewer's teaching-value score, 1-5.")
+    scenario_authenticity: int | None = Field(default=None, ge=1, le=5, description="Is the scenario real? 1-5.")
+
+
+class Review(_Model):
+    """The human review that counts for a record (the latest decision; `codesft review apply`)."""
+    decision: Literal["approve", "reject", "edit"] = Field(description="approve, reject, or edit (approved after an edit).")
+    reviewer: str
+    decided_at: str = Field(description="ISO time the decision was saved (from the review database).")
+    reason: str | None = Field(default=None, description="Reject reason (from the fixed list), if any.")
+    comment: str | None = None
+    rubric: RubricScores | None = None
+    edited_fields: list[str] = Field(default_factory=list, description="What an edit changed: messages, solution.")
+    decisions: int = Field(default=1, ge=1, description="How many decisions the record got (all reviewers).")
+    database_sha256: str = Field(description="Content hash of the review database the decision came from.")
+
+
 class Quality(_Model):
     decision: Decision = "accepted"
     score: float = Field(default=0.0, description="Total quality score, 0-100.")
@@ -121,6 +142,7 @@ class Quality(_Model):
     reasons: list[str] = Field(default_factory=list, description="Why the record was rejected or downgraded.")
     warnings: list[str] = Field(default_factory=list)
     verification: Verification = Field(default_factory=Verification)
+    review: Review | None = Field(default=None, description="Human review (codesft review apply); None when nobody reviewed it.")
 
 
 class Provenance(_Model):
@@ -128,6 +150,7 @@ class Provenance(_Model):
     content_hash: str = Field(description="sha256 of the record's content at read time.")
     source_path: str = Field(description="File or repository the record came from.")
     line: int | None = Field(default=None, description="1-based line number in source_path, where applicable.")
+    record_id: str | None = Field(default=None, description="The record's own id in its source (task_id, review id, chat id; the commit sha for git), as given.")
     patch_ref: str | None = None
     license: str | None = None
     lineage: list[str] = Field(default_factory=list, description="Bundle versions / sample ids this record derives from.")
@@ -149,7 +172,7 @@ class Finding(_Model):
 
 
 class Redaction(_Model):
-    status: RedactionStatus = "clean"
+    status: RedactionStatus = "unscanned"
     applied_rules: list[str] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     redacted_fields: list[str] = Field(default_factory=list)
@@ -163,7 +186,7 @@ class Dedup(_Model):
 
 
 class Sample(_Model):
-    sample_id: str = Field(description="Stable id: sha256 of source kind + source location + content.")
+    sample_id: str = Field(description="Stable id: sha256 of source kind + source location (the file relative to the named input + line, or commit:path for git; never the spelling of the input path) + content.")
     schema_version: str = SCHEMA_VERSION
     source: Source
     messages: list[Message] = Field(default_factory=list)
@@ -202,7 +225,7 @@ def content_hash(*parts: str) -> str:
 
 
 def make_sample_id(source_kind: str, source_location: str, content: str) -> str:
-    """Same input -> same id. Location is e.g. 'path:line' or 'repo@commit:path'."""
+    """Same input -> same id. Location is e.g. 'relative/path:line' or 'commit:path'."""
     return content_hash(source_kind, source_location, content)[:24]
 
 

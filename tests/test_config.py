@@ -1,9 +1,11 @@
 """The shared config mechanics: YAML < CLI precedence, unknown fields rejected, typed CLI parsing, help text."""
 
+from typing import Annotated, Any
+
 import pytest
 from pydantic import BaseModel, Field
 
-from codesft.config import CommandConfig, ConfigError, fields_help, load_config, parse_cli_overrides
+from codesft.config import CommandConfig, ConfigError, StageOverrides, fields_help, load_config, parse_cli_overrides
 
 
 class Inner(BaseModel):
@@ -48,3 +50,60 @@ def test_fields_help_lists_every_field_with_help():
     text = fields_help(Cfg)
     assert "--model (str, required): the model" in text
     assert "--lora.r (int, default 8): rank" in text
+
+
+class Listy(CommandConfig):
+    ks: list[int] = Field(default_factory=lambda: [1], description="ks")
+    stop: list[str] | None = Field(default=None, description="stops")
+    label: str | None = Field(default=None, description="a label")
+    targets: dict[str, float] = Field(default_factory=dict, description="shares")
+
+
+def test_list_options_take_commas_repeats_and_yaml():
+    assert load_config(Listy, None, parse_cli_overrides(["--ks", "1,5"], Listy)).ks == [1, 5]
+    assert load_config(Listy, None, parse_cli_overrides(["--ks", "1", "--ks", "5"], Listy)).ks == [1, 5]
+    assert load_config(Listy, None, parse_cli_overrides(["--ks", "[1, 5]"], Listy)).ks == [1, 5]
+    assert load_config(Listy, None, parse_cli_overrides(["--ks=2,3"], Listy)).ks == [2, 3]
+    # Text items stay text; only the YAML form keeps a comma inside an item.
+    assert parse_cli_overrides(["--stop", "a,1"], Listy) == {"stop": ["a", "1"]}
+    assert parse_cli_overrides(["--stop", '[", "]'], Listy) == {"stop": [", "]}
+    with pytest.raises(ConfigError, match=r"field 'ks\.1'"):
+        load_config(Listy, None, parse_cli_overrides(["--ks", "1,x"], Listy))
+
+
+def test_text_fields_keep_what_was_typed_and_free_keys_are_reachable():
+    assert parse_cli_overrides(["--label", "123"], Listy) == {"label": "123"}
+    assert parse_cli_overrides(["--label", "null"], Listy) == {"label": None}
+    cfg = load_config(Listy, None, parse_cli_overrides(["--targets.code-review", "0.5"], Listy))
+    assert cfg.targets == {"code-review": 0.5}  # a free key is kept as written, '-' and all
+
+
+class Outer(CommandConfig):
+    stage: Annotated[dict[str, Any], StageOverrides(Cfg, "codesft stage", owned=("model",))] = Field(
+        default_factory=dict, description="stage settings")
+    runs: Annotated[dict[str, dict[str, Any]], StageOverrides(Cfg, "codesft stage", owned=("model",), keyed=True)] = Field(
+        default_factory=dict, description="named runs")
+
+
+def test_stage_overrides_reach_every_field_of_the_stage_and_are_checked(tmp_path):
+    args = ["--stage.lr", "0.5", "--stage.lora.r", "4", "--no-stage.lora.enabled", "--runs.a.tags", "x,y"]
+    assert parse_cli_overrides(args, Outer) == {"stage": {"lr": 0.5, "lora": {"r": 4, "enabled": False}},
+                                               "runs": {"a": {"tags": ["x", "y"]}}}
+    with pytest.raises(ConfigError, match="unknown option --stage.bogus"):
+        parse_cli_overrides(["--stage.bogus", "1"], Outer)
+    with pytest.raises(ConfigError, match="'stage.model' is set by the run itself"):
+        parse_cli_overrides(["--stage.model", "m"], Outer)
+    with pytest.raises(ConfigError, match="'runs.a.model' is set by the run itself"):
+        parse_cli_overrides(["--runs.a.model", "m"], Outer)
+    # The same checks hold for YAML, values included, so a bad setting fails when the config loads.
+    path = tmp_path / "o.yaml"
+    path.write_text("stage: {lora: {bogus: 1}}\n")
+    with pytest.raises(ConfigError, match=r"unknown field 'stage\.lora\.bogus' \(the fields of codesft stage"):
+        load_config(Outer, path)
+    with pytest.raises(ConfigError, match="field 'stage.lr'"):
+        load_config(Outer, None, {"stage": {"lr": "fast"}})
+    with pytest.raises(ConfigError, match="field 'runs.a'"):
+        load_config(Outer, None, {"runs": {"a": 3}})
+    text = fields_help(Outer)
+    assert "--stage.FIELD VALUE: any field of `codesft stage`" in text and "except model" in text
+    assert "--runs.NAME.FIELD VALUE" in text

@@ -51,7 +51,7 @@ def post_batch(batch: list[Sample], cfg: CurateConfig) -> list[tuple[str, Side]]
     scored = score_batch(batch, cfg.score)
     out = []
     for s in scored:
-        s = with_split(gate_one(s, cfg.gate), cfg.split, cfg.seed)
+        s = with_split(gate_one(s, cfg.gate, cfg.score), cfg.split, cfg.seed)
         live = s.quality.decision != "rejected"
         row = features(s, cfg.dedup) if live and cfg.dedup.enabled else b""
         reason = verdict(s, cfg.decontam) if live else None

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def curate(
         ctx: typer.Context,
-        input: list[str] = typer.Option([], "--input", "-i", help="KIND:PATH, KIND in eval_questions, code_reviews, chats, git, instruct. Repeatable."),
+        input: list[str] = typer.Option([], "--input", "-i", help="KIND:PATH, KIND in eval_questions, code_reviews, chats, git, instruct. Repeatable. A missing PATH stops the run (exit 2) unless --allow-missing is given."),
         out: Optional[str] = typer.Option(None, "--out", help="Directory for bundles (default: bundles)."),
         name: Optional[str] = typer.Option(None, "--name", help="Bundle name (default: dataset)."),
         version: Optional[str] = typer.Option(None, "--version", help="Bundle version (default: 1.0.0)."),
@@ -51,12 +51,19 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2)
         from codesft.curate.pipeline import one_line_summary, run_curate
+        from codesft.sandbox.canary import HarnessFault
 
         try:
             path, counts = run_curate(cfg)
-        except ValueError as exc:
+        except ValueError as exc:  # bad input, output path or setup (InputError, ExecutorUnavailable, ...)
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2)
+        except OSError as exc:  # the disk, not the user: no space, no permission, ... (no bundle is written)
+            typer.echo(f"error: curate stopped, no bundle written: {exc}", err=True)
+            raise typer.Exit(1)
+        except HarnessFault as exc:  # the sandbox canary failed before verify ran anything
+            typer.echo(f"error: curate stopped, no bundle written: {exc}", err=True)
+            raise typer.Exit(1)
         typer.echo(one_line_summary(path, counts))
 
     @app.command("schema", help="Write the JSON Schema of the Sample record.")
@@ -69,6 +76,10 @@ def register(app: typer.Typer) -> None:
         if output is None:
             typer.echo(text, nl=False)
         else:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text, encoding="utf-8")
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+                raise typer.Exit(1)
             typer.echo(f"wrote {output}")

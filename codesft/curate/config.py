@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codesft.config import CommandConfig
 
+# `unverified`: what happens to a record nothing executed (no tests, no sandbox for its language, no code,
+# verification disabled); `before_passes`: to a repair pair whose problematic code passes the tests too.
 GATE_PRESETS: dict[str, dict[str, object]] = {
-    "strict": {"min_score": 95.0, "max_iterations": 2, "require_code_pair": True, "max_tokens": 4096},
-    "balanced": {"min_score": 85.0, "max_iterations": 4, "require_code_pair": False, "max_tokens": 8192},
-    "experimental": {"min_score": 70.0, "max_iterations": 10, "require_code_pair": False, "max_tokens": 16384},
+    "strict": {"min_score": 95.0, "max_iterations": 2, "require_code_pair": True, "max_tokens": 4096,
+               "unverified": "reject", "before_passes": "reject"},
+    "balanced": {"min_score": 85.0, "max_iterations": 4, "require_code_pair": False, "max_tokens": 8192,
+                 "unverified": "downgrade", "before_passes": "downgrade"},
+    "experimental": {"min_score": 70.0, "max_iterations": 10, "require_code_pair": False, "max_tokens": 16384,
+                     "unverified": "accept", "before_passes": "downgrade"},
 }
+GatePolicy = Literal["reject", "downgrade", "accept"]
+# Every benchmark split `codesft eval` can score on is protected by default, except MBPP's train split, which
+# exists to be trained on (so `eval --benchmark mbpp:train` or `mbpp:all` is not leak-free by construction).
+BenchmarkSplit = Literal["humaneval", "humaneval+", "mbpp", "mbpp:fewshot", "mbpp:test", "mbpp:validation", "mbpp:train"]
+PROTECTED_SPLITS: tuple[str, ...] = ("humaneval", "humaneval+", "mbpp:fewshot", "mbpp:test", "mbpp:validation")
 FORMATS = ["openai_chat", "hf_conversational", "hf_tool_calling", "alpaca", "dpo", "parquet"]
 
 
@@ -63,7 +73,7 @@ class ScoreConfig(_Section):
     completeness: float = Field(default=0.25, ge=0, description="Weight of completeness (question, answer, code, tests).")
     consistency: float = Field(default=0.20, ge=0, description="Weight of consistency (answer matches code, code parses, roles alternate).")
     safety: float = Field(default=0.15, ge=0, description="Weight of safety (bandit static analysis of the solution).")
-    unverified_credit: float = Field(default=0.75, ge=0, le=1, description="Correctness credit for records without tests (unverified, not failed).")
+    unverified_credit: float = Field(default=0.0, ge=0, le=1, description="Correctness credit for records nothing executed (unverified: no tests, no sandbox for the language). 0: the score shows that correctness is unknown; the gate's `unverified` policy decides what happens to them.")
     bandit_skip: list[str] = Field(default_factory=lambda: ["B101"], description="Bandit test ids to ignore (B101: asserts are normal in solutions with tests).")
     safety_prefilter: bool = Field(default=True, description="Screen each batch's solutions with ruff's security rules (its port of bandit's checks) in one process and run bandit only on those ruff flags; false runs bandit on every solution (~40x slower).")
     veto_high_severity: bool = Field(default=True, description="Veto (hard reject) a solution with a HIGH-severity, HIGH-confidence bandit finding.")
@@ -74,19 +84,21 @@ class GateConfig(_Section):
     max_iterations: int | None = Field(default=None, ge=1, description="More iterations than this downgrades (soft). Null = from the preset.")
     require_code_pair: bool | None = Field(default=None, description="Downgrade records without solution+tests or before/after code (soft). Null = from the preset.")
     max_tokens: int | None = Field(default=None, ge=1, description="Reject records longer than this many estimated tokens (hard). Null = from the preset.")
+    unverified: GatePolicy | None = Field(default=None, description="Records nothing executed: reject (hard `unverified`), downgrade (soft `unverified`) or accept (a warning). Their score floor is checked on the dimensions that could be measured. Null = from the preset.")
+    before_passes: Literal["reject", "downgrade"] | None = Field(default=None, description="Repair pairs whose problematic (`before`) code passes the tests too: reject (hard `before_passes`) or downgrade (soft). Null = from the preset.")
 
 
 class DedupConfig(_Section):
     enabled: bool = Field(default=True, description="Drop exact and near duplicates, keeping the higher-scoring record.")
-    near: bool = Field(default=True, description="Also drop near duplicates (MinHash LSH).")
-    threshold: float = Field(default=0.8, gt=0, le=1, description="Jaccard threshold for near duplicates.")
-    num_perm: int = Field(default=64, ge=16, description="MinHash permutations (memory ~ num_perm * 8 bytes per record).")
+    near: bool = Field(default=True, description="Also drop near duplicates (MinHash LSH over the instruction and the normalised code; every band hit is confirmed by the estimated Jaccard).")
+    threshold: float = Field(default=0.8, gt=0, le=1, description="Jaccard threshold for near duplicates (estimated from the MinHash signatures).")
+    num_perm: int = Field(default=64, ge=16, description="MinHash permutations (the signature kept for the Jaccard check takes num_perm * 4 bytes per record, on disk).")
     shingle_size: int = Field(default=5, ge=1, description="Tokens per shingle.")
 
 
 class DecontamConfig(_Section):
     enabled: bool = Field(default=True, description="Reject records that overlap the evaluation benchmarks.")
-    benchmarks: list[Literal["humaneval", "mbpp"]] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks to check (MBPP: its test split, task ids 11-510).")
+    benchmarks: list[BenchmarkSplit] = Field(default_factory=lambda: list(PROTECTED_SPLITS), description="Benchmark splits protected from training data: humaneval, humaneval+, mbpp:fewshot (task ids 1-10), mbpp:test (11-510; `mbpp` is the same), mbpp:validation (511-600), mbpp:train (601-974, the split meant for training; not protected by default).")
     ngram: int = Field(default=10, ge=3, description="Token n-gram size for overlap.")
     overlap_threshold: float = Field(default=0.5, gt=0, le=1, description="Reject when this share of a benchmark item's n-grams occurs in the record.")
     min_substring_chars: int = Field(default=60, ge=10, description="A benchmark prompt/solution at least this long found verbatim (whitespace-normalised) in the record rejects it.")
@@ -107,6 +119,7 @@ class BalanceConfig(_Section):
 
 class CurateConfig(CommandConfig):
     inputs: list[str] = Field(default_factory=list, description="Inputs as KIND:PATH (eval_questions, code_reviews, chats, git, instruct).")
+    allow_missing: bool = Field(default=False, description="Record an input path that does not exist as one rejection ('input not found') and go on, instead of stopping (exit 2).")
     out: str = Field(default="bundles", description="Directory that holds the bundles.")
     name: str = Field(default="dataset", description="Bundle name: output goes to OUT/NAME/v<version>/.")
     version: str = Field(default="1.0.0", description="Bundle version.")
@@ -126,6 +139,17 @@ class CurateConfig(CommandConfig):
     decontam: DecontamConfig = Field(default_factory=DecontamConfig, description="decontaminate stage.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="split stage.")
     balance: BalanceConfig = Field(default_factory=BalanceConfig, description="balance stage.")
+
+    @field_validator("name", "version")
+    @classmethod
+    def _one_path_component(cls, value: str) -> str:
+        # name and version become directories under `out`: a separator or '..' would write outside it.
+        from codesft.export.bundle import path_component_problem
+
+        problem = path_component_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}")
+        return value
 
     def resolved(self) -> "CurateConfig":
         """A copy with gate values filled from the preset and checks that span fields."""

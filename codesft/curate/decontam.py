@@ -1,9 +1,15 @@
-"""decontaminate: reject records that overlap HumanEval or the MBPP test split.
+"""decontaminate: reject records that overlap a protected benchmark split.
+
+Protected by default (`PROTECTED_SPLITS`): every split `codesft eval` scores on except MBPP's train split,
+which is meant for training: HumanEval, HumanEval+ (its reference solutions differ from HumanEval's),
+and MBPP's few-shot (task ids 1-10), test (11-510) and validation (511-600) splits.
 
 Two signals per benchmark item (its prompt and its reference solution): the share of the item's
 token n-grams found in the record, and a verbatim (whitespace-normalised) occurrence of the item's
 text. The n-gram index doubles as the candidate filter, so the substring test runs only against
-items that share at least one n-gram.
+items that share at least one n-gram. What is scanned is every text a model could train on or be
+shown: all messages (tool turns and tool-call arguments included) and the code fields (prompt,
+solution, tests, setup, the `before` code of repair pairs).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from codesft.curate.config import DecontamConfig
 from codesft.curate.gate import fork, reject
@@ -22,7 +28,7 @@ from codesft.schema import Sample
 BENCH_DIR = Path(__file__).resolve().parent.parent / "data" / "benchmarks"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WS = re.compile(r"\s+")
-MBPP_TEST_IDS = range(11, 511)
+ALIASES = {"mbpp": "mbpp:test"}  # the eval's `--benchmark mbpp` is the test split too
 
 
 def _tokens(text: str) -> list[str]:
@@ -37,23 +43,38 @@ def _norm(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def _rows(name: str) -> list[dict]:
+    with gzip.open(BENCH_DIR / name, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
 def benchmark_items(names: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """[(item id, field, text)], e.g. ("humaneval/HumanEval/0", "prompt", "...")."""
-    items = []
-    if "humaneval" in names:
-        with gzip.open(BENCH_DIR / "HumanEval.jsonl.gz", "rt", encoding="utf-8") as fh:
-            for line in fh:
-                p = json.loads(line)
-                items.append((f"humaneval/{p['task_id']}", "prompt", p["prompt"]))
-                items.append((f"humaneval/{p['task_id']}", "solution", p["prompt"] + p["canonical_solution"]))
-    if "mbpp" in names:
-        with gzip.open(BENCH_DIR / "mbpp.jsonl.gz", "rt", encoding="utf-8") as fh:
-            for line in fh:
-                p = json.loads(line)
-                if p["task_id"] in MBPP_TEST_IDS:
-                    items.append((f"mbpp/{p['task_id']}", "prompt", p["text"]))
-                    items.append((f"mbpp/{p['task_id']}", "solution", p["code"]))
-    return items
+    """[(item id, field, text)], e.g. ("humaneval/HumanEval/0", "prompt", "..."), for the protected splits
+    `names` (see `DecontamConfig.benchmarks`). A text already indexed under an earlier split (HumanEval+
+    repeats HumanEval's prompts) is indexed once."""
+    # The eval's split boundaries, so both agree on what "mbpp:validation" is.
+    from codesft.evaluate.problems import MBPP_SPLITS
+
+    wanted = {ALIASES.get(n, n) for n in names}
+    items: list[tuple[str, str, str]] = []
+    for split, path in (("humaneval", "HumanEval.jsonl.gz"), ("humaneval+", "HumanEvalPlus-v0.1.10.jsonl.gz")):
+        if split in wanted:
+            for p in _rows(path):
+                items.append((f"{split}/{p['task_id']}", "prompt", p["prompt"]))
+                items.append((f"{split}/{p['task_id']}", "solution", p["prompt"] + p["canonical_solution"]))
+    ranges = [MBPP_SPLITS[n.split(":", 1)[1]] for n in sorted(wanted) if n.startswith("mbpp:")]
+    if ranges:
+        for p in _rows("mbpp.jsonl.gz"):
+            if any(lo <= int(p["task_id"]) <= hi for lo, hi in ranges):
+                items.append((f"mbpp/{p['task_id']}", "prompt", p["text"]))
+                items.append((f"mbpp/{p['task_id']}", "solution", p["code"]))
+    seen: set[str] = set()
+    unique = []
+    for item in items:
+        if item[2] not in seen:
+            seen.add(item[2])
+            unique.append(item)
+    return unique
 
 
 class Index:
@@ -62,7 +83,7 @@ class Index:
         self.items = benchmark_items(names)
         self.sizes: list[int] = []
         self.texts: list[str] = []
-        self.grams: dict[int, list[int]] = {}
+        building: dict[int, list[int]] = {}  # n-gram hash -> items that contain it
         self.vocab: set[str] = set()  # every benchmark token: an n-gram with any other token cannot match
         for i, (_, _, text) in enumerate(self.items):
             toks = _tokens(text)
@@ -72,7 +93,10 @@ class Index:
             norm = _norm(text)
             self.texts.append(norm if len(norm) >= min_chars else "")
             for g in grams:
-                self.grams.setdefault(g, []).append(i)
+                building.setdefault(g, []).append(i)
+        # Tuples of ints (and then the dict) drop out of the garbage collector's tracking: otherwise every full
+        # collection in a worker walks ~60,000 lists that never change (~half its time with the default splits).
+        self.grams: dict[int, tuple[int, ...]] = {g: tuple(ix) for g, ix in building.items()}
 
     def _candidate_ngrams(self, tokens: list[str]) -> set[int]:
         """`_ngrams(tokens, n)` restricted to n-grams made only of benchmark tokens (the only ones that can hit)."""
@@ -111,10 +135,34 @@ def load_index(names: tuple[str, ...], n: int, min_chars: int) -> Index:
     return Index(names, n, min_chars)
 
 
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def argument_texts(arguments: str) -> list[str]:
+    """The strings inside JSON-encoded tool-call arguments: JSON escapes (\\n, \\") would break the n-grams of
+    code passed as an argument. Arguments that are not JSON are scanned as they are."""
+    try:
+        return list(_strings(json.loads(arguments)))
+    except (json.JSONDecodeError, RecursionError):
+        return [arguments]
+
+
 def record_text(s: Sample) -> str:
-    parts = [m.content for m in s.messages if m.role in ("user", "assistant", "system")]
+    """Every text of the record a model could see: messages of every role (tool results included), tool-call
+    arguments, and the code fields."""
+    parts = [m.content for m in s.messages]
+    parts += [x for m in s.messages for c in (m.tool_calls or []) for x in argument_texts(c.function.arguments)]
     if s.code:
-        parts += [x for x in (s.code.prompt, s.code.solution) if x]
+        c = s.code
+        parts += [x for x in (c.prompt, c.solution, c.tests, c.setup, c.before) if x]
     return "\n".join(parts)
 
 

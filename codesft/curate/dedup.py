@@ -1,15 +1,24 @@
-"""dedup: exact (normalised instruction + code) and near duplicates (MinHash LSH over code shingles).
+"""dedup: exact and near duplicates of (instruction, normalised code).
 
-Two passes so the result does not depend on which duplicate came first: `build_plan` indexes
-every live record and unions colliding records into clusters; `apply_plan` streams the records
-again, keeps the highest-scoring record of each cluster (ties: smallest sample_id) and rejects the
-others with the kept record named.
+What is compared: the lower-cased, whitespace-collapsed instruction and the code with comments,
+docstrings and blank lines removed (`codenorm.normalized_code`), so a copy with an added comment is an
+exact duplicate. Near duplicates: MinHash over token shingles of instruction and code together; an LSH
+band hit only nominates a pair, which counts once the signatures' estimated Jaccard (datasketch's
+`MinHash.jaccard`: the share of equal values) reaches the threshold.
 
-The index is one fixed-size numpy row per live record (`feature_dtype`: 16-byte exact key, score,
-12-byte id, and one 64-bit key per LSH band of a datasketch MinHash signature; 76 bytes with the
-defaults, i.e. ~76 MB per million live records). Rows are computed per record (`features`, in the
-executor's workers in the pipeline) and clustered with sorts (`plan_from_index`) instead of
-datasketch's MinHashLSH dict-of-lists tables, which took 3-8 GB per million records.
+Two passes so the result does not depend on which duplicate came first: `build_plan` indexes every live
+record and clusters; `apply_plan` streams the records again, keeps each cluster's representative and
+rejects the others with the kept record named. Clusters are built greedily in priority order (highest
+score, then smallest sample_id): the best record not yet taken becomes a representative and takes every
+record that is a confirmed near duplicate *of it*. So A~B and B~C do not make C a duplicate of A unless
+A~C holds too (no transitive chaining), and every rejected record names a kept record it duplicates.
+
+The index is one fixed-size numpy row per live record (`feature_dtype`: 16-byte exact key, score, 12-byte
+id, one 64-bit key per LSH band, and the MinHash signature, 4 bytes per permutation). Rows are computed
+per record (`features`, in the executor's workers in the pipeline) and clustered with sorts. The
+pipeline keeps only the first five fields in memory (77 bytes per record with the defaults) and reads
+signatures from the checkpoint file for the records in a band hit (`plan_from_file`); datasketch's
+MinHashLSH dict-of-lists tables took 3-8 GB per million records.
 """
 
 from __future__ import annotations
@@ -17,23 +26,29 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from codesft.curate.codenorm import collapse, normalized_code
 from codesft.curate.config import DedupConfig
 from codesft.curate.gate import fork, reject
 from codesft.schema import Dedup, Sample
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_WS = re.compile(r"\s+")
+CHUNK_ROWS = 65536  # index rows read at a time by `plan_from_file`
 
 
 def dedup_text(s: Sample) -> tuple[str, str]:
-    code = s.code.solution if s.code and s.code.solution else s.assistant_text()
-    return _WS.sub(" ", s.user_text().lower()).strip(), _WS.sub(" ", code).strip()
+    """(instruction, code) as compared: the code without comments, docstrings and blank lines."""
+    if s.code and s.code.solution:
+        code = normalized_code(s.code.solution, s.code.language)
+    else:
+        code = collapse(s.assistant_text())
+    return collapse(s.user_text().lower()), code
 
 
 def exact_key(s: Sample) -> bytes:
@@ -58,68 +73,85 @@ class DedupPlan:
     records: int = 0
     clusters: int = 0
     index_bytes: int = 0  # size of the in-memory index the plan was built from
+    band_hits: int = 0  # candidate pairs an LSH band nominated and the Jaccard check judged
+    confirmed: int = 0  # of those, pairs at or above the threshold
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, x: int) -> int:
-        root = x
-        while self.parent.get(root, root) != root:
-            root = self.parent[root]
-        while self.parent.get(x, x) != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-            self.parent.setdefault(min(ra, rb), min(ra, rb))
+# Weights of datasketch's (bands, rows) optimiser: MinHashLSH's defaults (5 bands of 11 rows for 0.8 and 64
+# permutations). Weighing recall instead (e.g. 0.05/0.95: 10 bands of 6) finds a pair at exactly the threshold
+# with probability 0.95 instead of 0.36, but templated records (shared boilerplate, Jaccard 0.4-0.6) then fill
+# buckets, and every candidate must be checked against a representative: on the synthetic benchmark, 430x more
+# checks at 50k records (6.9M), growing with the square of the records, for 1.7% more near duplicates found.
+FALSE_POSITIVE_WEIGHT, FALSE_NEGATIVE_WEIGHT = 0.5, 0.5
 
 
 @lru_cache(maxsize=8)
 def _minhash_setup(num_perm: int, threshold: float):
-    """Shared permutations (datasketch MinHash, seed 1) and datasketch's own (bands, rows) for the threshold."""
+    """Shared permutations (datasketch MinHash, seed 1) and datasketch's (bands, rows) for the threshold."""
     from datasketch import MinHash
     from datasketch.lsh import _optimal_param
 
-    bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
+    bands, rows = _optimal_param(threshold, num_perm, FALSE_POSITIVE_WEIGHT, FALSE_NEGATIVE_WEIGHT)
     return MinHash(num_perm=num_perm, seed=1), bands, rows
+
+
+COMPACT_FIELDS = ("exact", "score", "id", "has_bands", "bands")  # what the plan keeps in memory
 
 
 @lru_cache(maxsize=8)
 def _feature_dtype(near: bool, num_perm: int, threshold: float) -> np.dtype:
-    bands = _minhash_setup(num_perm, threshold)[1] if near else 0
+    seed_mh, bands, _ = _minhash_setup(num_perm, threshold)
+    sig = seed_mh.hashvalues.dtype.newbyteorder("<")  # 32-bit values for datasketch's default affine32 scheme
     return np.dtype([("exact", "V16"), ("score", "<f8"), ("id", "S12"), ("has_bands", "u1"),
-                     ("bands", "<u8", (bands,))])
+                     ("bands", "<u8", (bands if near else 0,)), ("sig", sig, (num_perm if near else 0,))])
 
 
 def feature_dtype(cfg: DedupConfig) -> np.dtype:
-    """One index row per live record: 37 + 8 * bands bytes (77 bytes with the defaults: 5 bands of 11)."""
+    """One index row per live record: 37 + 8 * bands + 4 * num_perm bytes (333 bytes with the defaults: 5
+    bands of 11 rows, 64 permutations), of which the first 77 are kept in memory."""
     return _feature_dtype(cfg.near, cfg.num_perm, cfg.threshold)
 
 
+def dedup_shingles(text: tuple[str, str], k: int) -> list[bytes]:
+    """Shingles of instruction and code together: the same code answering another question is another record."""
+    return shingles(f"{text[0]}\n{text[1]}", k)
+
+
+@lru_cache(maxsize=8)
+def _band_mix(rows: int) -> np.ndarray:
+    """Odd 64-bit multipliers (from blake2b of their position) that fold a band's values into one key."""
+    return np.array([int.from_bytes(hashlib.blake2b(i.to_bytes(4, "little"), digest_size=8).digest(), "little") | 1
+                     for i in range(rows)], dtype=np.uint64)
+
+
 def features(s: Sample, cfg: DedupConfig) -> bytes:
-    """The record's index row (`feature_dtype`, packed): exact key, score, id and the LSH band keys of its
-    MinHash signature. A band key is a 64-bit blake2b of the band's MinHash values; two records collide
-    in a band exactly when datasketch's MinHashLSH would put them in the same bucket (up to 2^-64 hash
-    collisions). Pure and per record, so it runs in the executor's workers."""
+    """The record's index row (`feature_dtype`, packed): exact key, score, id, the LSH band keys of its
+    MinHash signature and the signature. A band key is sum(value_i * m_i) mod 2^64 over the band's rows (fixed
+    odd multipliers m_i): records with equal band values collide, as in datasketch's MinHashLSH; unequal ones
+    rarely do, and when they do the Jaccard check in `plan_from_index` rejects the pair (so the cheap key, ~2 µs
+    for all bands, costs no precision). Pure and per record, so it runs in the executor's workers."""
     nbands = _minhash_setup(cfg.num_perm, cfg.threshold)[1] if cfg.near else 0
-    keys = [0] * nbands
+    keys = bytes(8 * nbands)
     has = 0
+    sig = b""
     text = dedup_text(s)  # once for the exact key and the shingles
     if cfg.near:
-        sh = shingles(text[1], cfg.shingle_size)
+        sig = bytes(feature_dtype(cfg)["sig"].itemsize)
+        sh = dedup_shingles(text, cfg.shingle_size)
         if sh:
             seed_mh, bands, rows = _minhash_setup(cfg.num_perm, cfg.threshold)
             hv = minhash_values(sh, seed_mh)
             has = 1
-            keys = [int.from_bytes(hashlib.blake2b(hv[i * rows:(i + 1) * rows].byteswap().tobytes(),
-                                                   digest_size=8).digest(), "little") for i in range(bands)]
+            band_values = hv[:bands * rows].reshape(bands, rows).astype(np.uint64)
+            keys = (band_values * _band_mix(rows)).sum(axis=1, dtype=np.uint64).astype("<u8").tobytes()
+            sig = hv.astype(feature_dtype(cfg)["sig"].base, copy=False).tobytes()
     sid = bytes.fromhex(s.sample_id.ljust(24, "0")[:24])
-    return struct.pack(f"<16sd12sB{nbands}Q", _exact_key(*text), s.quality.score, sid, has, *keys)
+    return struct.pack("<16sd12sB", _exact_key(*text), s.quality.score, sid, has) + keys + sig
+
+
+def jaccard(sig: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """`MinHash.jaccard` of one signature against each row of `others`: the share of equal values."""
+    return np.count_nonzero(others == sig, axis=1) / float(sig.shape[-1])
 
 
 def minhash_values(shingles_: list[bytes], seed_mh) -> np.ndarray:
@@ -145,63 +177,130 @@ def minhash_values(shingles_: list[bytes], seed_mh) -> np.ndarray:
     return np.minimum(seed_mh.hashvalues, phv.min(axis=0))
 
 
-def plan_from_index(index: np.ndarray) -> DedupPlan:
+def _sid(index: np.ndarray, i: int) -> str:
+    return bytes(index["id"][i]).ljust(12, b"\0").hex()
+
+
+def _exact_units(index: np.ndarray) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """unit[i]: the first record (in index order) with record i's exact key; members of units of 2+."""
+    n = len(index)
+    order = np.argsort(index["exact"], kind="stable")
+    keys = index["exact"][order]
+    new_key = np.r_[True, keys[1:] != keys[:-1]]
+    starts = order[np.flatnonzero(new_key)]
+    unit = np.empty(n, dtype=np.int64)
+    unit[order] = starts[np.cumsum(new_key) - 1]
+    groups: dict[int, list[int]] = {}
+    for pos in np.flatnonzero(~new_key):  # a record whose key equals the previous one in key order
+        i = int(order[pos])
+        groups.setdefault(int(unit[i]), [int(unit[i])]).append(i)
+    return unit, groups
+
+
+def _band_buckets(index: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """Groups (2+ entries of `rows`) that share a key in some band: the LSH candidates."""
+    buckets: list[np.ndarray] = []
+    bands = index["bands"][rows] if len(rows) else np.zeros((0, 0), np.uint64)
+    for j in range(bands.shape[1]):
+        col = bands[:, j]
+        o = np.argsort(col, kind="stable")
+        sc = col[o]
+        edges = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1], True])
+        for k in np.flatnonzero(np.diff(edges) > 1).tolist():  # runs of 2+ equal keys only
+            buckets.append(rows[o[edges[k]:edges[k + 1]]])
+    return buckets
+
+
+def _take_near(index: np.ndarray, buckets: list[np.ndarray], best: dict[int, int], threshold: float,
+               sigs: np.ndarray, plan: DedupPlan) -> np.ndarray:
+    """rep_of[unit head]: the representative unit that took it (itself for a representative; -1: in no bucket).
+    Units in priority order; a unit not yet taken becomes a representative and takes the free units of its
+    buckets whose signature has an estimated Jaccard >= threshold with its own."""
+    rep_of = np.full(len(index), -1, dtype=np.int64)
+    of_unit: dict[int, list[int]] = {}
+    for k, b in enumerate(buckets):
+        for u in b.tolist():
+            of_unit.setdefault(u, []).append(k)
+
+    def rank(u: int) -> tuple[float, str]:
+        i = best.get(u, u)
+        return -float(index["score"][i]), _sid(index, i)
+
+    for u in sorted(of_unit, key=rank):
+        if rep_of[u] >= 0:
+            continue
+        rep_of[u] = u
+        ks = of_unit[u]
+        cands = np.unique(np.concatenate([buckets[k] for k in ks])) if len(ks) > 1 else buckets[ks[0]]
+        cands = cands[rep_of[cands] < 0]
+        if not len(cands):
+            continue
+        plan.band_hits += len(cands)
+        # Any record of a unit has the unit's signature; the unit heads are the rows read.
+        near = cands[jaccard(np.asarray(sigs[u]), np.asarray(sigs[cands])) >= threshold]
+        rep_of[near] = u
+        plan.confirmed += len(near)
+    return rep_of
+
+
+def plan_from_index(index: np.ndarray, threshold: float, sigs: np.ndarray | None = None) -> DedupPlan:
     """Cluster the live records of a feature index (rows in live-record order).
 
-    Exact copies join the first record with the same key; records that share any LSH band key join
-    (connected components, as MinHashLSH query + union did). Memory: the index itself plus O(duplicates).
-    The winner of a cluster is the highest score, then the smallest sample_id."""
+    Exact copies form units; each unit counts once, as its best record (highest score, then smallest
+    sample_id). Units whose rows share an LSH band key are candidates, confirmed against a representative
+    (`_take_near`; `sigs`: the signatures, default `index["sig"]`; only candidates' rows are read). The kept
+    record of a cluster is its representative's best record. Memory: the index plus O(candidates)."""
     n = len(index)
-    uf = _UnionFind()
-    near_edges: list[tuple[int, int]] = []
-    is_first = np.ones(n, dtype=bool)
-    if n:
-        order = np.argsort(index["exact"], kind="stable")
-        keys = index["exact"][order]
-        same = np.flatnonzero(keys[1:] == keys[:-1]) + 1  # positions whose key equals the previous one
-        starts = order[np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1]]
-        group_first = np.empty(n, dtype=np.int64)
-        grp = np.cumsum(np.r_[True, keys[1:] != keys[:-1]]) - 1
-        group_first[order] = starts[grp]
-        for pos in same:
-            i = int(order[pos])
-            first = int(group_first[i])
-            uf.union(first, i)
-            is_first[i] = False
-        reps = np.flatnonzero(is_first & (index["has_bands"] == 1))
-        bands = index["bands"][reps] if index["bands"].ndim == 2 else np.zeros((len(reps), 0), np.uint64)
-        for j in range(bands.shape[1]):
-            col = bands[:, j]
-            o = np.argsort(col, kind="stable")
-            sc = col[o]
-            for pos in np.flatnonzero(sc[1:] == sc[:-1]) + 1:
-                a, b = int(reps[o[pos - 1]]), int(reps[o[pos]])
-                uf.union(a, b)
-                near_edges.append((a, b))
-    near_roots = {uf.find(a) for a, _ in near_edges}
-    clusters: dict[int, list[int]] = {}
-    for x in list(uf.parent):
-        clusters.setdefault(uf.find(x), []).append(x)
     plan = DedupPlan(records=n, index_bytes=int(index.nbytes))
-    for root, members in sorted(clusters.items()):
-        if len(members) < 2:
+    if not n:
+        return plan
+    unit, members = _exact_units(index)
+    best = {u: min(ms, key=lambda i: (-float(index["score"][i]), _sid(index, i))) for u, ms in members.items()}
+    heads = np.flatnonzero((unit == np.arange(n)) & (index["has_bands"] == 1))
+    buckets = _band_buckets(index, heads) if index["bands"].ndim == 2 and index["bands"].shape[1] else []
+    rep_of = (_take_near(index, buckets, best, threshold, index["sig"] if sigs is None else sigs, plan)
+              if buckets else np.full(n, -1, dtype=np.int64))
+    clusters: dict[int, list[int]] = {}
+    for v in np.flatnonzero(rep_of >= 0).tolist():
+        clusters.setdefault(int(rep_of[v]), []).append(v)
+    for u in members:
+        if rep_of[u] < 0:
+            clusters[u] = [u]
+    for rep, units in sorted(clusters.items()):
+        records = [i for v in units for i in members.get(v, [v])]
+        if len(records) < 2:
             continue
         plan.clusters += 1
-
-        def sid(i: int) -> str:
-            return bytes(index["id"][i]).ljust(12, b"\0").hex()
-
-        winner = min(members, key=lambda i: (-float(index["score"][i]), sid(i)))
-        method = "near" if root in near_roots else "exact"
-        for i in members:
-            plan.members[i] = (sid(winner), i == winner, method, len(members))
+        winner = best.get(rep, rep)
+        winner_sid = _sid(index, winner)
+        for i in records:
+            method = "near" if unit[i] != rep or (i == winner and len(units) > 1) else "exact"
+            plan.members[i] = (winner_sid, i == winner, method, len(records))
     return plan
+
+
+def plan_from_file(path: Path, cfg: DedupConfig) -> DedupPlan:
+    """`plan_from_index` over an index file written row by row (`features`): the compact fields are read in
+    chunks into memory; signatures stay in the file (memory-mapped) and only candidates' rows are read."""
+    dtype = feature_dtype(cfg)
+    compact = np.dtype([(f, dtype.fields[f][0]) for f in COMPACT_FIELDS])
+    n, extra = divmod(path.stat().st_size, dtype.itemsize)
+    if extra:  # a torn or foreign file: clustering part of it would keep duplicates silently
+        raise RuntimeError(f"dedup index {path} is not a whole number of {dtype.itemsize}-byte rows; rerun the curate")
+    index = np.empty(n, dtype=compact)
+    with path.open("rb") as fh:
+        for start in range(0, n, CHUNK_ROWS):
+            rows = np.fromfile(fh, dtype=dtype, count=min(CHUNK_ROWS, n - start))
+            for f in COMPACT_FIELDS:
+                index[f][start:start + len(rows)] = rows[f]
+    sigs = np.memmap(path, dtype=dtype, mode="r", shape=(n,))["sig"] if n and cfg.near else None
+    return plan_from_index(index, cfg.threshold, sigs)
 
 
 def build_plan(samples: Iterable[Sample], cfg: DedupConfig) -> DedupPlan:
     """Index every live record, then cluster (see `plan_from_index`)."""
     rows = b"".join(features(s, cfg) for s in samples if s.quality.decision != "rejected")
-    return plan_from_index(np.frombuffer(rows, dtype=feature_dtype(cfg)))
+    return plan_from_index(np.frombuffer(rows, dtype=feature_dtype(cfg)), cfg.threshold)
 
 
 def apply_plan(samples: Iterable[Sample], plan: DedupPlan) -> Iterator[Sample]:
@@ -229,4 +328,15 @@ def apply_member(s: Sample, info: tuple[str, bool, str, int]) -> Sample:
     return s
 
 
-__all__ = ["DedupPlan", "build_plan", "plan_from_index", "features", "feature_dtype", "apply_plan", "exact_key", "shingles"]
+__all__ = [
+    "DedupPlan",
+    "apply_plan",
+    "build_plan",
+    "exact_key",
+    "feature_dtype",
+    "features",
+    "jaccard",
+    "plan_from_file",
+    "plan_from_index",
+    "shingles",
+]

@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
-
 from codesft.curate import balance as balance_mod
 from codesft.curate import batches
 from codesft.curate import dedup as dedup_mod
@@ -36,8 +34,10 @@ from codesft.curate.normalize import normalize_one
 from codesft.curate.redact import active_rules, redact_one, redact_value
 from codesft.curate.score import score_batch
 from codesft.curate.verify import verify
+from codesft.export.bundle import bundle_path
 from codesft.schema import Sample
-from codesft.sources import parse_input, read_source
+from codesft.sources import check_inputs, parse_input, read_source
+from codesft.sources.inputs import walk_files
 from codesft.sources.base import ReadError
 
 Progress = Callable[[str], None]
@@ -75,7 +75,7 @@ def _pre_batch(batch: list[Sample], ncfg, rules) -> list[Sample]:
 
 
 def _post_batch(batch: list[Sample], scfg, gcfg) -> list[Sample]:
-    return [gate_one(s, gcfg) for s in score_batch(batch, scfg)]
+    return [gate_one(s, gcfg, scfg) for s in score_batch(batch, scfg)]
 
 
 def _atomic_jsonl(path: Path, lines: Iterable[str]) -> int:
@@ -104,7 +104,7 @@ def _input_fingerprint(spec: str) -> str:
                               capture_output=True, text=True, check=False)
         h.update(proc.stdout.encode())
         return h.hexdigest()
-    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else ([p] if p.exists() else [])
+    files = walk_files(p) if p.exists() else []  # the files the readers may read: no tool output
     for f in files:
         h.update(str(f).encode())
         with f.open("rb") as fh:
@@ -222,12 +222,11 @@ def phase_b(cfg: CurateConfig, work: Path, progress: Progress) -> dict[str, Any]
     is not reported as contaminated. Records no stage changes are copied through unparsed."""
     stats: dict[str, Any] = {}
     if cfg.dedup.enabled:
-        index = np.fromfile(work / "phase_a.dedup.bin", dtype=dedup_mod.feature_dtype(cfg.dedup))
-        plan = dedup_mod.plan_from_index(index)
-        del index
+        plan = dedup_mod.plan_from_file(work / "phase_a.dedup.bin", cfg.dedup)
     else:
         plan = dedup_mod.DedupPlan()
-    stats["dedup"] = {"clusters": plan.clusters, "records_in_clusters": len(plan.members)}
+    stats["dedup"] = {"clusters": plan.clusters, "records_in_clusters": len(plan.members),
+                      "near_candidates": plan.band_hits, "near_confirmed": plan.confirmed}
     stats["dedup_index_bytes"], stats["dedup_index_rows"] = plan.index_bytes, plan.records
     meter = Meter("dedup+decontam+split", progress)
     buckets: dict[str, int] = {}
@@ -295,9 +294,9 @@ def run_curate(cfg: CurateConfig, progress: Progress = _stderr) -> tuple[Path, d
     cfg = cfg.resolved()
     if not cfg.inputs:
         raise ValueError("no inputs: give at least one --input KIND:PATH")
-    for spec in cfg.inputs:
-        parse_input(spec)
-    work = Path(cfg.out) / cfg.name / f".work-v{cfg.version}"
+    check_inputs(cfg.inputs, cfg.allow_missing)  # InputError (exit 2) before any work
+    work = bundle_path(cfg.out, cfg.name, cfg.version).parent / f".work-v{cfg.version}"
+    executor = make_executor(cfg.executor, cfg.workers)  # a missing extra stops the run before it writes anything
     fp = fingerprint(cfg)
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -312,7 +311,6 @@ def run_curate(cfg: CurateConfig, progress: Progress = _stderr) -> tuple[Path, d
         os.replace(tmp, state_path)
 
     save_state()
-    executor = make_executor(cfg.executor, cfg.workers)
     if "a" not in state["done"]:
         progress("phase 1/3: read, normalize, redact, verify, score, gate")
         state["done"]["a"] = phase_a(cfg, work, progress, executor)

@@ -1,116 +1,55 @@
 """redact: secrets and personal data out of every text field of the record.
 
-Each rule is (name, pattern, severity, action). `redacted` rules replace the match with
-`[REDACTED:<rule>]`; `blocked` rules (private keys) also replace the match and mark the whole
-record blocked, so the gate rejects it. Strings are walked recursively over the record's JSON
-form, so a field added to the schema later is covered without touching this module.
+The detectors live in `codesft.curate.secrets` (detect-secrets' provider plugins, our own rules where it
+falls short, entropy checks on values assigned to secret-looking names). `redacted` rules replace a match
+with `[REDACTED:<rule>]`; `blocked` rules (private keys) also mark the whole record blocked, so the gate
+rejects it.
+
+The walk follows the record's schema rather than a list of keys to skip: a key skip-list (`role`,
+`status`, ...) also skips user data that happens to use those names inside tool schemas. Only the paths in
+`_STRUCTURAL` (ids, hashes, enums the pipeline writes) are left out. Tool schemas and tool-call arguments
+are user JSON: arguments are parsed and their decoded values scanned (as JSON text, `\\u0073k-...` and
+`https:\\/\\/...` would pass and an export that decodes them would write them out in clear).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from codesft.curate.config import RedactConfig
+from codesft.curate.secrets import (RULE_NAMES, RULES, Rule, candidates, literal_is_secret, mark, redact_text,
+                                    secret_key)
 from codesft.schema import Finding, Redaction, Sample
 
+__all__ = ["RULES", "RULE_NAMES", "Rule", "active_rules", "excerpt", "may_match", "redact", "redact_one",
+           "redact_record_dict", "redact_text", "redact_value"]
 
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    pattern: re.Pattern[str]
-    severity: str
-    action: str  # "redacted" or "blocked"
-    group: int = 0  # the capture group that holds the secret (0: the whole match)
-
-
-def _r(name: str, regex: str, severity: str, action: str = "redacted", group: int = 0, flags: int = 0) -> Rule:
-    return Rule(name, re.compile(regex, flags), severity, action, group)
-
-
-RULES: list[Rule] = [
-    _r("private_key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)",
-       "critical", "blocked"),
-    _r("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b", "critical"),
-    _r("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b", "critical"),
-    _r("openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}\b", "critical"),
-    _r("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b", "high"),
-    _r("slack_token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b", "high"),
-    _r("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}", "high"),
-    _r("google_api_key", r"\bAIza[0-9A-Za-z_-]{35}\b", "high"),
-    _r("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b", "high"),
-    _r("url_password", r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@", "high", group=1),
-    _r("password_assignment",
-       r"""(?i)\b(?:password|passwd|pwd|secret|api_key|apikey|token)\b["']?\s*[:=]\s*(["'])([^"'\s]{4,})\1""",
-       "high", group=2),
-    _r("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b", "medium"),
-]
-RULE_NAMES = [r.name for r in RULES]
-_PLACEHOLDER = re.compile(r"^\[(?:REDACTED|BLOCKED):\w+\]$")
-# Fields that hold ids/hashes we generated ourselves; scanning them only costs time.
-_SKIP = {"sample_id", "content_hash", "schema_version", "role", "decision", "status", "assignment", "strategy"}
-
-
-# Necessary conditions, one per rule: a literal every match of the rule contains, none of whose characters
-# JSON escapes (quotes, backslashes, control characters). When none occurs anywhere in the record's JSON
-# text, no rule can match any of its strings and the field-by-field walk is skipped. A hit only means
-# "walk the record"; the rules themselves decide. Email and the password keywords are checked apart
-# (below): a case-insensitive alternation or a leading character class makes `re` scan ~100x slower.
-_ANCHORS: dict[str, tuple[str, ...]] = {
-    "private_key": ("PRIVATE KEY",), "aws_access_key": tuple("A" + p for p in ("KIA", "SIA", "GPA", "IDA", "ROA", "NPA", "NVA", "IPA")),
-    "github_token": tuple(f"gh{c}_" for c in "pousr") + ("github_pat_",), "openai_key": ("sk-",),
-    "stripe_key": ("_live_", "_test_"), "slack_token": tuple(f"xox{c}-" for c in "abposr"),
-    "slack_webhook": ("hooks.slack.com",), "google_api_key": ("AIza",), "jwt": ("eyJ",), "url_password": ("://",),
+# Schema paths (list indices as `[]`) whose values the pipeline itself writes; every other string is scanned.
+_STRUCTURAL = frozenset({
+    "sample_id", "schema_version", "source.kind", "source.run_id", "source.stage", "source.artifact_refs[].kind",
+    "source.artifact_refs[].content_hash", "messages[].role", "messages[].tool_calls[].type", "provenance.content_hash",
+    "quality.decision", "quality.verification.status", "quality.verification.before_status", "split", "redaction",
+    "dedup", "export_compatibility", "fault.similarity_method",
+})
+_ARGUMENTS = "messages[].tool_calls[].function.arguments"
+_FREE_JSON = "tools"
+# The prefilter reads the record's JSON text less what is never scanned (ids, hashes) and less the fields whose
+# key names alone would meet a condition (`token_estimate`; `verified_failing` is a 16-character run).
+_PREFILTER_EXCLUDE: dict[str, Any] = {
+    "redaction": True, "sample_id": True, "split": True, "dedup": True, "export_compatibility": True,
+    "provenance": {"content_hash"}, "source": {"artifact_refs": {"__all__": {"content_hash"}}},
+    "quality": {"token_estimate"},
+    "fault": {"similarity_method", "verified_failing", "candidates_tried", "correct_spans", "incorrect_spans"},
 }
-_KEYWORDS = ("password", "passwd", "pwd", "secret", "api_key", "apikey", "token")
-_KEYWORDS_ANY = re.compile(r"(?i)password|passwd|pwd|secret|api_key|apikey|token")  # non-ASCII: re's own folding
-_EMAIL_LEFT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
-_EMAIL_RIGHT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
-assert set(_ANCHORS) | {"password_assignment", "email"} == {r.name for r in RULES}
-
-
-def _has_email_anchor(text: str) -> bool:
-    i = text.find("@")
-    while i != -1:
-        if 0 < i < len(text) - 1 and text[i - 1] in _EMAIL_LEFT and text[i + 1] in _EMAIL_RIGHT:
-            return True
-        i = text.find("@", i + 1)
-    return False
-
-
-def _has_keyword_anchor(low: str) -> bool:
-    """A keyword not followed by a word character, in ASCII text already lower-cased."""
-    for k in _KEYWORDS:
-        i = low.find(k)
-        while i != -1:
-            j = i + len(k)
-            if j >= len(low) or not (low[j].isalnum() or low[j] == "_"):
-                return True
-            i = low.find(k, i + 1)
-    return False
+_RECORD_KEYS = frozenset({"sample_id", "provenance", "messages", "redaction"})
 
 
 def may_match(text: str, rules: list[Rule]) -> bool:
-    """False only when no rule in `rules` can match any string inside `text` (a record's JSON)."""
-    for rule in rules:
-        anchors = _ANCHORS.get(rule.name)
-        if anchors is not None:
-            if any(a in text for a in anchors):
-                return True
-        elif rule.name == "email":
-            if _has_email_anchor(text):
-                return True
-        elif rule.name == "password_assignment":
-            if not text.isascii():
-                if _KEYWORDS_ANY.search(text):
-                    return True
-                continue
-            if _has_keyword_anchor(text.lower()):
-                return True
-        else:  # a rule without a known anchor: always walk
-            return True
-    return False
+    """False only when no rule in `rules` can match any string inside `text` (a record's JSON, or a field)."""
+    return bool(candidates(text, rules))
 
 
 def active_rules(cfg: RedactConfig | None) -> list[Rule]:
@@ -122,70 +61,165 @@ def active_rules(cfg: RedactConfig | None) -> list[Rule]:
     return [r for r in RULES if r.name in cfg.rules]
 
 
-def redact_text(text: str, rules: list[Rule] = RULES) -> tuple[str, list[Rule]]:
-    """(redacted text, rules that fired)."""
-    hits: list[Rule] = []
-    for rule in rules:
-        if rule.group == 0:
-            text, n = rule.pattern.subn(lambda m, r=rule: _mark(r), text)
+def excerpt(text: str, limit: int) -> str:
+    """The first `limit` characters of `text` for a report of bad input, redacted *before* the cut: cut
+    first, and a token that straddles the cut keeps its first characters in clear (too short to match)."""
+    return redact_text(text, RULES)[0][:limit]
+
+
+@dataclass
+class _Walk:
+    rules: list[Rule]
+    found: list[tuple[str, Rule]] = field(default_factory=list)
+
+    def text(self, value: str, path: str) -> str:
+        new, hits = redact_text(value, self.rules)
+        self.found.extend((path, r) for r in hits)
+        return new
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _walk_json(value: Any, path: str, w: _Walk) -> Any:
+    """User JSON (tool schemas, decoded arguments): every key and value; a string under a secret-looking
+    key (`"api_key": "..."`) gets the assignment check the key's text would have given it."""
+    if isinstance(value, str):
+        return w.text(value, path)
+    if isinstance(value, list):
+        return [_walk_json(v, f"{path}[{i}]", w) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    assign = next((r for r in w.rules if r.assignment), None)
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        key = w.text(k, _join(path, "<key>"))  # the path names the redacted key, never a secret one
+        p = _join(path, key)
+        keyword = secret_key(k) if assign is not None and isinstance(v, str) else None
+        if keyword is not None and literal_is_secret(keyword, v):
+            out[key] = mark(assign)
+            w.found.append((p, assign))
         else:
-            n = 0
-
-            def repl(m: re.Match[str], r: Rule = rule) -> str:
-                nonlocal n
-                if _PLACEHOLDER.match(m.group(r.group)):
-                    return m.group(0)
-                n += 1
-                start, end = m.span(r.group)
-                return m.group(0)[: start - m.start()] + _mark(r) + m.group(0)[end - m.start():]
-
-            text = rule.pattern.sub(repl, text)
-        if n:
-            hits.append(rule)
-    return text, hits
+            out[key] = _walk_json(v, p, w)
+    return out
 
 
-def _mark(rule: Rule) -> str:
-    return f"[{'BLOCKED' if rule.action == 'blocked' else 'REDACTED'}:{rule.name}]"
+def _arguments(raw: str, path: str, w: _Walk) -> str:
+    """Tool-call arguments: a JSON string. Parsed, scanned decoded, re-serialised only when something was
+    redacted (unchanged arguments keep their bytes). Not JSON: scanned as text, JSON escapes decoded."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return w.text(raw, path)
+    before = len(w.found)
+    new = _walk_json(value, path, w)
+    return raw if len(w.found) == before else json.dumps(new, ensure_ascii=False)
+
+
+def _walk_record(value: Any, path: str, spath: str, w: _Walk) -> Any:
+    if isinstance(value, str):
+        return w.text(value, path)
+    if isinstance(value, list):
+        return [_walk_record(v, f"{path}[{i}]", spath + "[]", w) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        p, sp = _join(path, k), _join(spath, k)
+        if sp in _STRUCTURAL or v is None:
+            out[k] = v
+        elif sp == _FREE_JSON:
+            out[k] = _walk_json(v, p, w)
+        elif sp == _ARGUMENTS and isinstance(v, str):
+            out[k] = _arguments(v, p, w)
+        else:
+            out[k] = _walk_record(v, p, sp, w)
+    return out
+
+
+def _redaction(prior: dict[str, Any], found: list[tuple[str, Rule]]) -> dict[str, Any]:
+    """The record's redaction block after `found`: never `clean` once anything was found."""
+    findings = list(prior.get("findings") or []) + [
+        Finding(kind=r.name, severity=r.severity, field_path=p, action=r.action).model_dump(mode="json")
+        for p, r in found]
+    blocked = prior.get("status") == "blocked" or any(r.action == "blocked" for _, r in found)
+    return Redaction(
+        status="blocked" if blocked else "redacted",
+        applied_rules=sorted(set(prior.get("applied_rules") or []) | {r.name for _, r in found}),
+        findings=findings,
+        redacted_fields=sorted(set(prior.get("redacted_fields") or []) | {p for p, _ in found}),
+    ).model_dump(mode="json")
+
+
+def redact_record_dict(d: dict[str, Any], rules: list[Rule] = RULES) -> tuple[dict[str, Any], list[tuple[str, Rule]]]:
+    """Redact a record in its JSON form (`Sample.model_dump(mode="json")`); (new form, findings)."""
+    w = _Walk(list(rules))
+    out = _walk_record(d, "", "", w)
+    if w.found:
+        out["redaction"] = _redaction(d.get("redaction") or {}, w.found)
+    return out, w.found
+
+
+def _without(value: Any, spec: Any) -> Any:
+    """`value` (a record's JSON form) less the parts `spec` names, as pydantic's `exclude` reads it."""
+    if isinstance(spec, (set, frozenset)):
+        spec = dict.fromkeys(spec, True)
+    if isinstance(value, list):
+        inner = spec.get("__all__")
+        return value if inner is None else [_without(v, inner) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for k, v in value.items():
+        sub = spec.get(k)
+        if sub is not True:
+            out[k] = v if sub is None else _without(v, sub)
+    return out
 
 
 def redact_value(value: Any, rules: list[Rule] = RULES, path: str = "", found: list | None = None) -> Any:
-    """Redact every string in a JSON-like value; `found` collects (field path, rule)."""
+    """Redact every string in a JSON-like value (e.g. a rejected.jsonl entry); `found` collects (field path,
+    rule). A record inside it (`record` of a rejected entry) is walked by its schema and its redaction
+    block updated."""
     if isinstance(value, str):
         new, hits = redact_text(value, rules)
         if found is not None:
             found.extend((path, r) for r in hits)
         return new
     if isinstance(value, dict):
-        return {k: (v if k in _SKIP else redact_value(v, rules, f"{path}.{k}" if path else k, found))
-                for k, v in value.items()}
+        if _RECORD_KEYS <= value.keys():
+            text = json.dumps(_without(value, _PREFILTER_EXCLUDE), ensure_ascii=False)
+            if not candidates(text, rules):  # the record's own prefilter: ids and hashes left out
+                return value
+            new, hits = redact_record_dict(value, rules)
+            if found is not None:
+                found.extend((_join(path, p), r) for p, r in hits)
+            return new
+        return {k: redact_value(v, rules, _join(path, k), found) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_value(v, rules, f"{path}[{i}]", found) for i, v in enumerate(value)]
     return value
 
 
 def redact_one(sample: Sample, rules: list[Rule] = RULES) -> Sample:
-    if not may_match(sample.model_dump_json(exclude={"redaction"}), rules):
-        return sample.model_copy(update={"source": sample.source.model_copy(update={"stage": "redact"})})
-    data = sample.model_dump(mode="json", exclude={"redaction"})
-    found: list[tuple[str, Rule]] = []
-    data = redact_value(data, rules, "", found)
-    prior = sample.redaction
-    if not found:
-        out = sample.model_copy()
-        out.source = sample.source.model_copy(update={"stage": "redact"})
-        return out
-    findings = list(prior.findings) + [Finding(kind=r.name, severity=r.severity, field_path=p, action=r.action)
-                                       for p, r in found]
-    blocked = prior.status == "blocked" or any(r.action == "blocked" for _, r in found)
-    data["redaction"] = Redaction(
-        status="blocked" if blocked else "redacted",
-        applied_rules=sorted(set(prior.applied_rules) | {r.name for _, r in found}),
-        findings=findings,
-        redacted_fields=sorted(set(prior.redacted_fields) | {p for p, _ in found}),
-    ).model_dump(mode="json")
+    # Only the rules whose conditions the record's JSON text meets can match in any of its fields.
+    rules = candidates(sample.model_dump_json(exclude=_PREFILTER_EXCLUDE), rules)
+    if rules:
+        data, found = redact_record_dict(sample.model_dump(mode="json"), rules)
+    if not rules or not found:
+        return _scanned(sample)
     data["source"]["stage"] = "redact"
     return Sample.model_validate(data)
+
+
+def _scanned(sample: Sample) -> Sample:
+    """The record as the stage passes it on when nothing was found: `clean` once scanned (a status a
+    reader already set, e.g. `redacted` by an earlier run, stays)."""
+    red = sample.redaction
+    if red.status == "unscanned":
+        red = red.model_copy(update={"status": "clean"})
+    return sample.model_copy(update={"source": sample.source.model_copy(update={"stage": "redact"}), "redaction": red})
 
 
 def redact(samples: Iterable[Sample], cfg: RedactConfig | None = None) -> Iterator[Sample]:

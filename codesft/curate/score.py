@@ -1,6 +1,7 @@
 """score: correctness, completeness, consistency and safety in [0, 1]; total on 0-100.
 
-correctness comes from verification; safety from bandit on the solution (screened in batches by
+correctness comes from verification (unverified records get `unverified_credit`, 0 by default: unknown
+is not correct); safety from bandit on the solution (screened in batches by
 ruff's port of bandit's rules, see `safety.py`); the other two are structural checks whose failures
 are listed in `quality.warnings` so a low score explains itself. `score_batch` is the fast path:
 one ruff process per batch and one parse per solution; `score_one` is a batch of one.
@@ -150,6 +151,9 @@ def consistency(s: Sample, tree=_UNPARSED) -> float:
 def correctness(s: Sample, cfg: ScoreConfig) -> float:
     v = s.quality.verification
     if v.status == "unverified":
+        # Unknown is not correct: no credit by default, so the score shows it (the gate's `unverified` policy
+        # decides whether such a record is kept).
+        s.quality.warnings.append(f"correctness: unverified ({v.reason or 'not executed'}), credit {cfg.unverified_credit:g}")
         return cfg.unverified_credit
     if v.status != "passed":
         s.quality.warnings.append(f"correctness: {v.status} {v.reason[:200]}".rstrip())

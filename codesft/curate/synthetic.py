@@ -1,7 +1,8 @@
 """Synthetic records for the throughput benchmark and for tests: realistic shapes, no I/O.
 
-Families of problems with small variations give the dedup stage real exact and near duplicates
-to find (about 2% and 3%), and every 50th record carries a planted email for the redactor.
+Copies of recent records give the dedup stage real exact and near duplicates to find (about 2% and
+3%; a near duplicate adds one word to an error message: Jaccard ~0.87 over the compared shingles), and
+every 50th record carries a planted email for the redactor.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def make_sample(i: int, variant: int = 0, category: str = "code_generation") -> 
             f"    if not isinstance({a}, (int, float)) or not isinstance({b}, (int, float)):\n"
             f"        raise TypeError(\"arguments must be numbers\")\n"
             f"    result_{i} = {expr}\n    return result_{i}\n")
-    if variant:  # a near duplicate: same code, one line reworded
-        body = body.replace("raise TypeError(\"arguments must be numbers\")", "raise TypeError(\"expected two numbers\")")
+    if variant:  # a near duplicate: same code, one word added to a line
+        body = body.replace("raise TypeError(\"arguments must be numbers\")",
+                            "raise TypeError(\"both arguments must be numbers\")")
     tests = f"assert {fn}(2, 3) == {eval(expr, {a: 2, b: 3, 'max': max, 'min': min})}\n"  # noqa: S307 - our own constant expression
     user = f"Write a Python function `{fn}` that combines two numbers using {name}. Record {i}."
     if i % 50 == 0:
@@ -54,5 +56,7 @@ def synthetic_stream(n: int, seed: int = 0) -> Iterator[Sample]:
             yield make_sample(base, 0, _CATEGORIES[base % len(_CATEGORIES)]).model_copy(
                 update={"sample_id": make_sample_id("eval_question", f"dup:{i}", str(base))})
             continue
-        variant = 1 if r < 0.05 else 0  # near duplicate of its own family
+        variant = 1 if r < 0.05 else 0
+        if variant and i > 10:
+            base = i - rng.randint(1, 10)  # a near duplicate of a recent record
         yield make_sample(base, variant, _CATEGORIES[base % len(_CATEGORIES)])

@@ -1,7 +1,8 @@
 """verify: run each solution with its tests in the sandbox, in batches through `run_many`.
 
-Repair pairs: the fixed code must pass; the problematic code should fail (recorded in
-`before_status`, with a warning when it passes). Records without tests, or in a language the
+Repair pairs: the fixed code must pass; the problematic code is run against the same tests and
+should fail (recorded in `before_status`, with a warning when it passes; the gate's `before_passes`
+policy then downgrades or rejects the record: it is no repair pair). Records without tests, or in a language the
 sandbox does not run, stay `unverified` — that is not a failure. A `cache` (dict-like, keyed by
 the hash of what is executed) lets a restarted run skip programs that already ran.
 """
@@ -106,7 +107,19 @@ def mark_unverified(s: Sample, reason: str = "verification disabled") -> Sample:
 def verify(samples: Iterable[Sample], cfg: VerifyConfig, cache: MutableMapping[str, dict] | None = None,
            on_batch=None) -> Iterator[Sample]:
     """Batches of `cfg.batch_size` go to the sandbox together; order of records is preserved.
-    `on_batch(cache)` is called after each batch (the pipeline persists the cache there)."""
+    `on_batch(cache)` is called after each batch (the pipeline persists the cache there).
+    When enabled, the sandbox canary runs here, at the call, before any record is read: a sandbox that
+    fails correct programs would reject good records as `failed`. It raises HarnessFault."""
+    if cfg.enabled:
+        from codesft.sandbox import Limits
+        from codesft.sandbox.canary import check_sandbox
+
+        check_sandbox(Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb), workers=cfg.workers)
+    return _verify_batches(samples, cfg, cache, on_batch)
+
+
+def _verify_batches(samples: Iterable[Sample], cfg: VerifyConfig, cache: MutableMapping[str, dict] | None,
+                    on_batch) -> Iterator[Sample]:
     it = iter(samples)
     while batch := list(itertools.islice(it, cfg.batch_size)):
         if not cfg.enabled:

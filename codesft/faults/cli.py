@@ -75,8 +75,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         d = report.to_dict(limit=20)
-        typer.echo(f"faults: {d['with_fault']}/{d['eligible']} samples got a verified variant "
+        typer.echo(f"faults: {d['verified_failing']}/{d['eligible']} samples got a verified variant "
                    f"({d['candidates']} candidates); operators: {d['operators']}")
+        if d["unverified"]:
+            typer.echo(f"{d['unverified']} samples got an unverified variant (no tests, or --no-verify): `codesft train` "
+                       f"leaves them out unless --allow-unverified-faults")
         if d["without_fault_by_reason"]:
             typer.echo(f"without a fault, by reason: {d['without_fault_by_reason']}")
             for sid, why in d["without_fault"].items():

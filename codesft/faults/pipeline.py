@@ -5,7 +5,10 @@ survivors AND the correct solution against the sample's tests in the sandbox (on
 whole batch; the correct solution is the control: if it does not pass, a failing variant proves
 nothing) -> keep failing variants -> pick the most similar -> diff spans -> `Sample.fault`.
 Samples with no surviving variant keep `fault = None` and are counted by reason in the new
-bundle's summary (`pipeline.faults`) and in the returned report.
+bundle's summary (`pipeline.faults`) and in the returned report. A sample without tests (or a run with
+`verify: false`) still gets its most similar variant, marked `verified_failing: None` and counted as
+`unverified`: nothing shows it is wrong, so `codesft train` leaves it out unless told otherwise
+(`allow_unverified_faults`).
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from codesft.schema import Fault, Sample
 class FaultReport:
     eligible: int = 0
     with_fault: int = 0
+    unverified: int = 0  # faults whose variant never ran against tests (verified_failing None)
     reasons: Counter = field(default_factory=Counter)  # why a sample got no fault
     without_fault: dict[str, str] = field(default_factory=dict)  # sample_id -> reason
     operators: Counter = field(default_factory=Counter)
     candidates: int = 0
 
     def to_dict(self, limit: int = 200) -> dict[str, Any]:
-        return {"eligible": self.eligible, "with_fault": self.with_fault, "candidates": self.candidates,
+        return {"eligible": self.eligible, "with_fault": self.with_fault, "verified_failing": self.with_fault - self.unverified,
+                "unverified": self.unverified, "candidates": self.candidates,
                 "without_fault_by_reason": dict(sorted(self.reasons.items())),
                 "without_fault": dict(list(sorted(self.without_fault.items()))[:limit]),
                 "operators": dict(sorted(self.operators.items()))}
@@ -55,6 +60,15 @@ def program_fields(code: str, s: Sample) -> dict[str, Any]:
     body = f"{c.setup}\n{code}" if c.setup else code
     entry = c.entry_point if c.entry_point and "def check(" in (c.tests or "") else None
     return {"code": body, "test": c.tests, "entry_point": entry}
+
+
+def _check_sandbox(config: FaultsConfig) -> None:
+    """The sandbox canary under the variants' limits, once, before any variant runs: a sandbox that fails
+    correct programs would make every variant look like a verified fault. Raises HarnessFault."""
+    from codesft.sandbox import Limits
+    from codesft.sandbox.canary import check_sandbox
+
+    check_sandbox(Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb), workers=config.workers)
 
 
 def _verify(batch: list[Sample], cands: list[list[Candidate]], config: FaultsConfig) -> dict[str, Any]:
@@ -127,6 +141,8 @@ def attach_faults(batch: list[Sample], config: FaultsConfig, generator: Any, sim
             verification=(f"{result.status}: {result.reason}"[:300] if result is not None else None),
             correct_spans=correct_spans, incorrect_spans=incorrect_spans, candidates_tried=len(raw[i]))
         report.with_fault += 1
+        if result is None:  # no tests (or verify off): nothing ran the variant
+            report.unverified += 1
         report.operators[cand.operator.split(":")[0]] += 1
         out.append(s)
     return out
@@ -153,6 +169,8 @@ def generate_faults(bundle_path: str | Path, config: FaultsConfig | dict | None 
     if not path.exists():
         raise FileNotFoundError(f"bundle not found: {path}")
     bundle = load_bundle(path)
+    if config.verify:
+        _check_sandbox(config)
     generator = make_generator(config)
     similarity = EmbeddingSimilarity(config.embedder) if config.embedder else None
     report = report if report is not None else FaultReport()

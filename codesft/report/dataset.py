@@ -56,6 +56,20 @@ def _card(title: str, body: str) -> str:
     return f'<div class="card"><h2>{html.escape(title)}</h2>{body}</div>'
 
 
+def review_card(r: dict[str, Any]) -> str:
+    """`codesft review apply`'s statistics: outcomes, reasons, rubric means, reviewers, agreement."""
+    kappa = r["agreement"]["cohen_kappa"]
+    rows = [("records reviewed", f'{r["records_reviewed"]} of {r["records"]}'), ("decisions", r["decisions"]),
+            ("Cohen's kappa", "n/a (undefined, see docs/review.md)" if kappa is None else kappa),
+            ("records with 2+ reviewers", r["agreement"]["records_with_two_or_more_reviewers"]),
+            ("database sha256", r["database_sha256"][:16] + "…")]
+    table = "<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return (stacked_bar({"approved": r["approved"], "edited": r["edited"], "rejected": r["rejected"]})
+            + table + "</table><h2>Rejected by reviewers</h2>" + bar_chart(r["rejected_by_reason"], _COLORS[3])
+            + "<h2>Rubric means (1-5)</h2>" + bar_chart(r["rubric_means"], _COLORS[4])
+            + "<h2>Decisions by reviewer</h2>" + bar_chart(r["decisions_by_reviewer"], _COLORS[5]))
+
+
 def render_html(summary: dict[str, Any], title: str = "dataset") -> str:
     c = summary["counts"]
     kpis = "".join(f"<div><b>{c[k]}</b>{k}</div>" for k in ("inputs", "accepted", "downgraded", "rejected"))
@@ -78,6 +92,8 @@ def render_html(summary: dict[str, Any], title: str = "dataset") -> str:
                   f"<tr><td>{html.escape(f)}</td>" + "".join(f"<td>{n.get(sp, 0)}</td>" for sp in ("train", "validation", "test"))
                   + "</tr>" for f, n in c["by_format"].items()) + "</table>"),
     ]
+    if pipeline.get("review"):
+        cards.append(_card("Human review", review_card(pipeline["review"])))
     if pipeline:
         cards.append(_card("Pipeline statistics", f"<pre>{html.escape(json.dumps(pipeline, indent=1, sort_keys=True))}</pre>"))
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} — codesft dataset report</title>'

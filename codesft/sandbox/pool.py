@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import site
 import subprocess
 import sys
 import threading
@@ -25,6 +26,24 @@ Backend = Literal["auto", "namespaces", "rlimits"]
 _WATCHDOG_GRACE_S = 10.0
 _UID_BASE = 61000
 _WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+# The worker runs isolated (-I: no PYTHON* variables, no cwd, no user site) so the caller's environment
+# variables cannot change what programs import. The user site is the one part of the environment -I
+# drops that belongs to it (`pip install --user`, codesft included): it is added back, in the caller's
+# order (before the other site-packages), with its .pth files, before codesft is imported.
+_WORKER_BOOT = """import json, site, sys
+cfg = json.loads(sys.argv[1])
+before = list(sys.path)
+for d in cfg.get("site_dirs", []):
+    site.addsitedir(d)
+added = [p for p in sys.path if p not in before]
+first_site = next((i for i, p in enumerate(before) if p in site.getsitepackages()), len(before))
+sys.path[:] = before[:first_site] + added + before[first_site:]
+from codesft.sandbox.worker import main
+main()
+"""
+# Test-only fault injection: paths masked inside the sandbox. It can only take files away from programs,
+# so it can make a canary fail, never make anything pass. Not reachable from the CLI or the environment.
+_HIDE_FOR_TESTS: tuple[str, ...] = ()
 
 
 class SandboxUnavailable(RuntimeError):
@@ -56,7 +75,17 @@ def _worker_config(backend: str, index: int, cg: cgroups.WorkerCgroup) -> dict:
         "cgroup_procs": cg.procs_files,
         "cgroup_layers": cg.layers,
         "oom_files": cg.oom_files,
+        **_user_site(),
+        "hide": list(_HIDE_FOR_TESTS),
     }
+
+
+def _user_site() -> dict:
+    """The caller's user site-packages, when it is part of the caller's import path."""
+    user_site = site.getusersitepackages()
+    if site.ENABLE_USER_SITE and user_site in sys.path and os.path.isdir(user_site):
+        return {"site_dirs": [user_site], "user_base": site.getuserbase()}
+    return {}
 
 
 class _Worker:
@@ -67,7 +96,7 @@ class _Worker:
         self.cgroup = cgroups.create(memory_bytes=(limits.memory_mb + 256) << 20, max_pids=limits.max_processes + 8)
         cfg = _worker_config(backend, index, self.cgroup)
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "codesft.sandbox.worker", json.dumps(cfg)],
+            [sys.executable, "-I", "-c", _WORKER_BOOT, json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=_WORKER_ENV, cwd="/", start_new_session=True, close_fds=True,
         )

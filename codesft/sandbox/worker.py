@@ -1,7 +1,8 @@
 """The sandbox worker: a warm fork server that lives in its own namespaces and runs one program per child.
 
-Started by the pool as `python -I -m codesft.sandbox.worker '<json config>'`. Set-up happens once
-per worker (imports, namespaces, a private read-only root); each program then costs one fork.
+Started by the pool as `python -I -c <boot> '<json config>'` (pool._WORKER_BOOT: the caller's user site,
+then `main()`). Set-up happens once per worker (imports, namespaces, a private read-only root); each
+program then costs one fork.
 No process is ever reused between two programs: every program gets a fresh child, a fresh
 tmpfs /work and /tmp, and after it ends every other process in the worker's PID namespace is
 killed -- the worker is that namespace's init, so kill(-1) reaches all of them and none of them
@@ -28,6 +29,7 @@ import time
 # child needs must already be in memory. Common benchmark imports are preloaded for speed
 # (a fork inherits them; a program mutating them only touches its own copy).
 from codesft.sandbox import harness, linux  # noqa: F401
+from codesft.sandbox import rootfs
 from codesft.sandbox.rootfs import build_root, write_file
 from codesft.sandbox.verdict import verdict
 import collections, functools, heapq, itertools, math, random, re, string, typing, bisect, fractions, decimal, hashlib, statistics, copy  # noqa: E401,F401,E501
@@ -56,6 +58,13 @@ class Worker:
         self.layers: list[str] = []
         self.oom_fds: list[int] = []
         self.scratch = None
+        # The runtime parts a per-program /work or /tmp mount hides, and handles to bind them back from.
+        self.shadowed = rootfs.RootPlan((), (), ())
+        self.runtime_handles: dict[str, int] = {}
+        self.env = dict(SANDBOX_ENV)
+        if cfg.get("user_base"):
+            # A program's own `python` subprocess finds the same `pip install --user` site as the worker.
+            self.env["PYTHONUSERBASE"] = cfg["user_base"]
 
     # ---- set-up (once per worker) -------------------------------------------------------
     def setup(self) -> None:
@@ -116,7 +125,10 @@ class Worker:
         if self.userns:
             self.layers.append("user namespace (unprivileged host)")
         linux.sethostname("sandbox")
-        self.layers += build_root(self.uid, self.gid)
+        root_plan = rootfs.plan(self.cfg.get("hide", ()))
+        self.layers += build_root(self.uid, self.gid, root_plan)
+        self.shadowed = rootfs.under_program_mounts(root_plan)
+        self.runtime_handles = rootfs.open_handles(self.shadowed.dirs)
         # Programs run as another uid; non-dumpable stops /proc/1/mem and ptrace even for same-uid setups.
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
 
@@ -127,6 +139,8 @@ class Worker:
             owner = f"uid={self.uid},gid={self.gid}"
             linux.mount("tmpfs", "/work", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"{size},mode=700,{owner}")
             linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"{size},mode=1777")
+            for target in rootfs.PROGRAM_MOUNTS:  # a runtime living under /tmp or /work comes back on top
+                rootfs.restore_runtime(target, self.shadowed, self.runtime_handles)
             linux.mount("tmpfs", "/dev/shm", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"{size},mode=1777")
             return "/work", "/tmp"
         work = tempfile.mkdtemp(dir=self.scratch, prefix="work-")
@@ -179,7 +193,7 @@ class Worker:
             linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
             os.chdir(work)
             os.environ.clear()
-            os.environ.update(SANDBOX_ENV, HOME=work, TMPDIR=tmp)
+            os.environ.update(self.env, HOME=work, TMPDIR=tmp)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
         except BaseException as exc:  # noqa: BLE001 - set-up failure must not look like a program verdict

@@ -6,6 +6,7 @@ import importlib
 from typing import Any, Iterator
 
 from codesft.sources.base import ReadError
+from codesft.sources.inputs import InputError, check_inputs
 
 # CLI kind -> module; the module's read(path, **options) is the reader.
 KINDS = {
@@ -30,4 +31,4 @@ def read_source(spec: str, options: dict[str, Any] | None = None) -> Iterator[An
     yield from module.read(path, **((options or {}).get(kind) or {}))
 
 
-__all__ = ["KINDS", "ReadError", "parse_input", "read_source"]
+__all__ = ["KINDS", "InputError", "ReadError", "check_inputs", "parse_input", "read_source"]

@@ -2,22 +2,24 @@
 
 A reader turns one input artifact into records. Lines that cannot be parsed or mapped come back
 as `ReadError` (file, line, reason, raw text) so the pipeline can put them in rejected.jsonl:
-bad input never crashes a run and never disappears.
+bad input never crashes a run and never disappears. How files are found and split into records:
+`codesft.sources.inputs` and `codesft.sources.jsonio`.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pydantic import ValidationError
 
+from codesft.curate.redact import excerpt
 from codesft.schema import (ArtifactRef, Code, Message, Metadata, Provenance, Quality, Sample, Source,
                             content_hash, make_sample_id)
+from codesft.sources.inputs import input_files
+from codesft.sources.jsonio import BadRecord, iter_json_records
 
 
 @dataclass(frozen=True)
@@ -67,58 +69,71 @@ def str_list(obj: dict[str, Any], key: str) -> list[str]:
     raise RecordError(f"field '{key}' must be a string or a list of strings")
 
 
-def iter_json_records(path: Path) -> Iterator[tuple[int, str, Any]]:
-    """(line number, raw text, parsed object or exception) for a JSONL file, or for a JSON array file
-    (then the 'line' is the 1-based index of the element)."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-        head = fh.read(4096)
-        fh.seek(0)
-        if head.lstrip().startswith("["):
-            text = fh.read()
-            try:
-                items = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield 1, text[:2000], exc
-                return
-            for i, item in enumerate(items, 1):
-                yield i, json.dumps(item, ensure_ascii=False, sort_keys=True), item
-            return
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            raw = line.rstrip("\r\n")
-            try:
-                yield lineno, raw, json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield lineno, raw, exc
+def text_or_lines(obj: dict[str, Any], key: str) -> str | None:
+    """A code field given as a string or a list of strings (joined by newlines); anything else is an error,
+    so `["assert f()", 5, null]` is rejected instead of becoming the test code `5\nNone`."""
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        bad = [f"item {i} is {type(v).__name__}" for i, v in enumerate(value) if not isinstance(v, str)]
+        if not bad:
+            return "\n".join(value)
+        raise RecordError(f"field '{key}' must be a string or a list of strings ({', '.join(bad[:3])})")
+    raise RecordError(f"field '{key}' must be a string or a list of strings, got {type(value).__name__}")
 
 
-def iter_input_files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(suffixes))
-    return [path]
+def record_id(obj: dict[str, Any], *keys: str) -> str | None:
+    """The record's own id in its source (the first of `keys` present): a string or an integer."""
+    for key in keys:
+        value = obj.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise RecordError(f"field '{key}' must be a string or an integer, got {type(value).__name__}")
+        return str(value)
+    return None
 
 
-def read_json_source(path: str | Path, mapper, suffixes: tuple[str, ...] = (".jsonl", ".json")) -> Iterator[Sample | ReadError]:
-    """Run `mapper(obj, file, line, raw) -> Sample` over every record; failures become ReadError."""
-    root = Path(path)
-    if not root.exists():
+@dataclass(frozen=True)
+class Where:
+    """Where a record was read: `file` as the user's spelling of the input reaches it (provenance,
+    rejections), `line`, and `id_path`, the file relative to the named input, which sample ids use."""
+    file: str
+    line: int | None
+    id_path: str
+
+
+Mapper = Callable[[dict[str, Any], Where, str], Sample]
+
+
+# The files a directory input reads, per reader module (`SUFFIXES` there, else this default).
+JSON_SUFFIXES = (".jsonl", ".json")
+
+
+def read_json_source(path: str | Path, mapper: Mapper,
+                     suffixes: tuple[str, ...] = JSON_SUFFIXES) -> Iterator[Sample | ReadError]:
+    """Run `mapper(obj, where, raw) -> Sample` over every record of the input; failures become ReadError."""
+    if not Path(path).exists():
         yield ReadError(str(path), None, f"input not found: {path}")
         return
-    for file in iter_input_files(root, suffixes):
-        fname = str(file)
-        for lineno, raw, obj in iter_json_records(file):
-            if isinstance(obj, Exception):
-                yield ReadError(fname, lineno, f"invalid JSON: {obj}", raw[:4000])
-                continue
-            if not isinstance(obj, dict):
-                yield ReadError(fname, lineno, f"expected a JSON object, got {type(obj).__name__}", raw[:4000])
-                continue
-            try:
-                yield mapper(obj, fname, lineno, raw)
-            except (RecordError, ValidationError, ValueError, TypeError, KeyError) as exc:
-                yield ReadError(fname, lineno, f"invalid record: {_short(exc)}", raw[:4000])
+    for file, id_path in input_files(path, suffixes):
+        yield from read_json_file(file, id_path, mapper)
+
+
+def read_json_file(file: Path, id_path: str, mapper: Mapper) -> Iterator[Sample | ReadError]:
+    fname = str(file)
+    for lineno, raw, obj in iter_json_records(file):
+        if isinstance(obj, BadRecord):
+            yield ReadError(fname, lineno, obj.reason, excerpt(raw, 4000))
+            continue
+        if not isinstance(obj, dict):
+            yield ReadError(fname, lineno, f"expected a JSON object, got {type(obj).__name__}", excerpt(raw, 4000))
+            continue
+        try:
+            yield mapper(obj, Where(fname, lineno, id_path), raw)
+        except (RecordError, ValidationError, ValueError, TypeError, KeyError) as exc:
+            yield ReadError(fname, lineno, f"invalid record: {_short(exc)}", excerpt(raw, 4000))
 
 
 def _short(exc: Exception) -> str:
@@ -128,23 +143,25 @@ def _short(exc: Exception) -> str:
     return str(exc)
 
 
-def build_sample(*, kind: str, file: str, line: int | None, raw: str, messages: list[Message],
+def build_sample(*, kind: str, at: Where, raw: str, messages: list[Message], record_id: str | None = None,
                  group_key: str | None = None, code: Code | None = None, tools: list[dict] | None = None,
                  metadata: dict[str, Any] | None = None, iterations: int = 1, license: str | None = None,
                  base_commit: str | None = None, patch_ref: str | None = None, generated_at: str | None = None,
                  artifact_kind: str = "line", location: str | None = None) -> Sample:
+    """`location` (default `<id path>:<line>`) and `raw` determine the sample id."""
     digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    loc = location or f"{file}:{line}"
+    loc = location or f"{at.id_path}:{at.line}"
     sid = make_sample_id(kind, loc, raw)
     # None means "not stated": leaving it out keeps model_fields_set honest for language detection.
     meta = Metadata(**{k: v for k, v in (metadata or {}).items() if v is not None})
     return Sample(
         sample_id=sid,
         source=Source(kind=kind, group_key=group_key or f"{kind}:{sid}",
-                      artifact_refs=[ArtifactRef(path=file, content_hash=digest, kind=artifact_kind)]),
+                      artifact_refs=[ArtifactRef(path=at.file, content_hash=digest, kind=artifact_kind)]),
         messages=messages, tools=tools, code=code, metadata=meta,
         quality=Quality(iterations=iterations),
-        provenance=Provenance(content_hash=content_hash(raw), source_path=file, line=line, license=license,
+        provenance=Provenance(content_hash=content_hash(raw), source_path=at.file, line=at.line,
+                              record_id=record_id, license=license,
                               base_commit=base_commit, patch_ref=patch_ref, generated_at=generated_at),
     )
 

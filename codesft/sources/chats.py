@@ -4,7 +4,7 @@
 - ShareGPT: {"conversations": [{"from": system|human|user|gpt|assistant|function_call|observation|tool, "value": str}],
   "tools"?: str|list}. A `function_call` turn holds {"name", "arguments"} JSON; the next `observation`
   answers it.
-Optional on both: group, iterations, category, difficulty, tags, language, license.
+Optional on both: id (or chat_id, conversation_id), group, iterations, category, difficulty, tags, language, license.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from codesft.schema import Message, Sample, ToolCall, ToolCallFunction
-from codesft.sources.base import ReadError, RecordError, build_sample, optional, read_json_source, str_list
+from codesft.sources.base import (ReadError, RecordError, Where, build_sample, optional, read_json_source,
+                                  record_id, str_list)
 
 KIND = "chat"
+ID_FIELDS = ("id", "chat_id", "conversation_id")  # the conversation's own id -> provenance.record_id
 _SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
                    "assistant": "assistant", "observation": "tool", "tool": "tool", "function": "tool"}
 
@@ -106,7 +108,7 @@ def _tools(value: Any) -> list[dict] | None:
     return [t if "function" in t else {"type": "function", "function": t} for t in value]
 
 
-def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+def map_record(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     if "messages" in obj:
         messages = _openai(obj["messages"])
     elif "conversations" in obj:
@@ -114,9 +116,10 @@ def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
     else:
         raise RecordError("expected 'messages' (OpenAI) or 'conversations' (ShareGPT)")
     has_tools = any(m.tool_calls for m in messages)
-    group = optional(obj, "group") or optional(obj, "id")
+    rid = record_id(obj, *ID_FIELDS)
+    group = optional(obj, "group") or rid
     return build_sample(
-        kind=KIND, file=file, line=line, raw=raw, group_key=f"{KIND}:{group}" if group else None,
+        kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{group}" if group else None,
         messages=messages, tools=_tools(obj.get("tools")),
         metadata={"category": optional(obj, "category", default="tool_use" if has_tools else "conversation"),
                   "language": optional(obj, "language"),

@@ -1,7 +1,8 @@
 """code_reviews: a review of problematic code and its fix -> a code-repair sample.
 
 Fields: code (or problematic_code), comments (list or string), fixed_code, explanation?, severity?,
-issue_type?, cwe?, tests?, entry_point?, language?, group?, iterations?, license?
+issue_type?, cwe?, tests? (string or list of strings), entry_point?, language?, id? (or review_id),
+group?, iterations?, license?
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from codesft.schema import Code, Message, Sample
-from codesft.sources.base import (ReadError, RecordError, build_sample, fenced, optional, read_json_source,
-                                  require, str_list)
+from codesft.sources.base import (ReadError, RecordError, Where, build_sample, fenced, optional, read_json_source,
+                                  record_id, require, str_list, text_or_lines)
 
 KIND = "code_review"
 
 
-def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+def map_record(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     before = obj.get("code", obj.get("problematic_code"))
     if not isinstance(before, str) or not before.strip():
         raise RecordError("missing field 'code' (the problematic code)")
@@ -33,14 +34,13 @@ def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
             f"{fenced(before, language)}\n\nReview comments:\n" + "\n".join(f"- {c}" for c in comments))
     explanation = optional(obj, "explanation", default="")
     answer = (explanation.strip() + "\n\n" if explanation else "") + fenced(fixed, language)
-    tests = obj.get("tests")
-    if isinstance(tests, list):
-        tests = "\n".join(str(t) for t in tests)
+    tests = text_or_lines(obj, "tests")
     tags = [t for t in (severity and f"severity:{severity}", issue_type and f"issue:{issue_type}",
                         cwe and str(cwe)) if t] + str_list(obj, "tags")
-    group = optional(obj, "group") or optional(obj, "id")
+    rid = record_id(obj, "id", "review_id")
+    group = optional(obj, "group") or rid
     return build_sample(
-        kind=KIND, file=file, line=line, raw=raw, group_key=f"{KIND}:{group}" if group else None,
+        kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{group}" if group else None,
         messages=[Message(role="user", content=user), Message(role="assistant", content=answer)],
         code=Code(language=language, solution=fixed, before=before, tests=tests or None,
                   entry_point=optional(obj, "entry_point"), setup=optional(obj, "setup")),

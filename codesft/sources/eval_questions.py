@@ -12,19 +12,23 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from codesft.schema import Code, Message, Sample
-from codesft.sources.base import (ReadError, RecordError, build_sample, fenced, optional, read_json_source,
-                                  require, str_list)
+from codesft.sources.base import (ReadError, RecordError, Where, build_sample, fenced, optional, read_json_source,
+                                  record_id, require, str_list, text_or_lines)
 
 KIND = "eval_question"
 
 
-def _humaneval(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+SUFFIXES = (".jsonl", ".json", ".jsonl.gz")  # what a directory input reads
+
+
+def _humaneval(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     prompt = require(obj, "prompt")
     solution = prompt + require(obj, "canonical_solution")
-    task = str(obj.get("task_id") or f"line{line}")
+    rid = record_id(obj, "task_id")
+    task = rid or f"line{at.line}"
     user = f"Complete the following Python function.\n\n{fenced(prompt)}"
     return build_sample(
-        kind=KIND, file=file, line=line, raw=raw, group_key=f"{KIND}:{task}",
+        kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{task}",
         messages=[Message(role="user", content=user), Message(role="assistant", content=fenced(solution))],
         code=Code(language="python", solution=solution, tests=require(obj, "test"),
                   entry_point=require(obj, "entry_point"), prompt=prompt),
@@ -32,16 +36,17 @@ def _humaneval(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
     )
 
 
-def _mbpp(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+def _mbpp(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     text = require(obj, "text")
     tests = str_list(obj, "test_list")
     if not tests:
         raise RecordError("field 'test_list' must hold at least one test")
-    task = str(obj.get("task_id") or f"line{line}")
+    rid = record_id(obj, "task_id")
+    task = rid or f"line{at.line}"
     user = f"{text}\nYour code should pass these tests:\n\n" + "\n".join(tests)
     code = require(obj, "code").replace("\r\n", "\n")
     return build_sample(
-        kind=KIND, file=file, line=line, raw=raw, group_key=f"{KIND}:{task}",
+        kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{task}",
         messages=[Message(role="user", content=user), Message(role="assistant", content=fenced(code))],
         code=Code(language="python", solution=code, tests="\n".join(tests),
                   setup=optional(obj, "test_setup_code") or None),
@@ -49,7 +54,7 @@ def _mbpp(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
     )
 
 
-def _native(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+def _native(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     problem = require(obj, "problem")
     solution = require(obj, "solution")
     language = optional(obj, "language", default="python")
@@ -60,18 +65,15 @@ def _native(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
     entry_point = optional(obj, "entry_point")
     if entry_point:
         user += f"\n\nImplement it as `{entry_point}`."
-    tests = obj.get("tests")
-    if isinstance(tests, list):
-        tests = "\n".join(str(t) for t in tests)
-    elif tests is not None and not isinstance(tests, str):
-        raise RecordError("field 'tests' must be a string or a list of strings")
+    tests = text_or_lines(obj, "tests")
     answer = fenced(solution, language)
     explanation = optional(obj, "explanation")
     if explanation:
         answer = f"{explanation}\n\n{answer}"
-    group = optional(obj, "group") or optional(obj, "id") or None
+    rid = record_id(obj, "id", "task_id")
+    group = optional(obj, "group") or rid
     return build_sample(
-        kind=KIND, file=file, line=line, raw=raw, group_key=f"{KIND}:{group}" if group else None,
+        kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{group}" if group else None,
         messages=[Message(role="user", content=user), Message(role="assistant", content=answer)],
         code=Code(language=language, solution=solution, tests=tests or None, entry_point=entry_point,
                   setup=optional(obj, "setup")),
@@ -83,13 +85,13 @@ def _native(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
     )
 
 
-def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+def map_record(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     if "canonical_solution" in obj:
-        return _humaneval(obj, file, line, raw)
+        return _humaneval(obj, at, raw)
     if "test_list" in obj and "text" in obj:
-        return _mbpp(obj, file, line, raw)
-    return _native(obj, file, line, raw)
+        return _mbpp(obj, at, raw)
+    return _native(obj, at, raw)
 
 
 def read(path: str | Path, **_: Any) -> Iterator[Sample | ReadError]:
-    yield from read_json_source(path, map_record, suffixes=(".jsonl", ".json", ".jsonl.gz"))
+    yield from read_json_source(path, map_record, suffixes=SUFFIXES)

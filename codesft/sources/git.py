@@ -4,7 +4,8 @@ Each commit that changes exactly one source file becomes: commit message -> inst
 file before -> input, file after -> output. Filters (each drop is recorded with its reason):
 merge commits, commits touching several files or binary files, new/deleted files (optional),
 non-imperative messages, files over a size limit, unknown languages, repository license not on
-the allowlist. Uses the `git` CLI only (no libgit2 dependency).
+the allowlist. Uses the `git` CLI only (no libgit2 dependency). A directory must be a repository's
+root (or a bare repository): a directory inside a repository is refused, not read as that repository.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from codesft.curate.redact import excerpt
 from codesft.schema import ArtifactRef, Code, Message, Sample
-from codesft.sources.base import ReadError, build_sample, fenced
+from codesft.sources.base import ReadError, Where, build_sample, fenced
 
 KIND = "commit"
 EXTENSIONS = {".py": "python", ".js": "javascript", ".ts": "typescript", ".java": "java", ".go": "go",
@@ -46,6 +48,26 @@ def _git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args[:2])} failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
+
+
+def repo_root_problem(path: Path) -> str | None:
+    """Why `path` is not a repository root (None when it is one). A directory inside a repository is
+    refused: git would read the enclosing repository's history, which the user did not name."""
+    here = path.resolve()
+    try:
+        git_dir = Path(_git(path, "rev-parse", "--absolute-git-dir").decode().strip()).resolve()
+    except RuntimeError:
+        return f"{path} is not a git repository"
+    if git_dir == here:  # a bare repository, or a .git directory named directly
+        return None
+    try:
+        top = Path(_git(path, "rev-parse", "--show-toplevel").decode().strip()).resolve()
+    except RuntimeError:
+        top = git_dir
+    if top == here:
+        return None
+    return (f"{path} is inside the git repository at {top} but is not its root; name the repository root "
+            "(a directory inside a repository is not read as one)")
 
 
 def detect_license(text: str) -> str | None:
@@ -114,6 +136,9 @@ def read(path: str | Path, *, max_file_chars: int = 20000, min_message_words: in
             tmp = tempfile.mkdtemp(prefix="codesft-git-")
             subprocess.run(["git", "clone", "-q", str(src.resolve()), tmp], check=True, capture_output=True)
             repo = Path(tmp)
+        elif problem := repo_root_problem(src):
+            yield ReadError(given, None, problem)
+            return
         else:
             repo = src
         yield from _read_repo(repo, given, max_file_chars, min_message_words, require_imperative,
@@ -135,7 +160,7 @@ def _read_repo(repo: Path, given: str, max_chars: int, min_words: int, imperativ
             where = f"{given}@{sha[:12]}"
 
             def reject(reason: str) -> ReadError:
-                return ReadError(where, None, f"git_filter: {reason}", message[:500])
+                return ReadError(where, None, f"git_filter: {reason}", excerpt(message, 500))
 
             if allowlist and lic not in allowlist:
                 yield reject(f"license {lic or 'unknown'} not in allowlist")
@@ -173,8 +198,9 @@ def _read_repo(repo: Path, given: str, max_chars: int, min_words: int, imperativ
             raw = f"{sha}\x00{fpath}\x00{message}"
             user = f"{message}\n\nFile `{fpath}`:\n{fenced(before, language)}" if before else \
                 f"{message}\n\nCreate the file `{fpath}`."
+            # The id depends on the commit and the file only, not on where the repository lies or how it was named.
             sample = build_sample(
-                kind=KIND, file=given, line=None, raw=raw, location=f"{given}@{sha}:{fpath}",
+                kind=KIND, at=Where(given, None, ""), raw=raw, location=f"{sha}:{fpath}", record_id=sha,
                 group_key=f"{KIND}:{repo_name}:{fpath}", artifact_kind="commit",
                 messages=[Message(role="user", content=user), Message(role="assistant", content=fenced(after, language))],
                 code=Code(language=language, solution=after, before=before or None),

@@ -11,15 +11,20 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from codesft.curate.redact import excerpt
 from codesft.schema import Message, Sample
-from codesft.sources.base import (ReadError, RecordError, build_sample, optional, read_json_source, require,
-                                  str_list, _short)
+from codesft.sources.base import (ReadError, RecordError, Where, build_sample, optional, read_json_file, record_id,
+                                  require, str_list, _short)
+from codesft.sources.inputs import input_files
 from codesft.sources.chats import _openai, _sharegpt
 
 KIND = "instruct"
 
 
-def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
+SUFFIXES = (".parquet", ".jsonl", ".json", ".jsonl.gz")  # what a directory input reads
+
+
+def map_record(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     if "messages" in obj or "conversations" in obj:
         messages = _openai(obj["messages"]) if "messages" in obj else _sharegpt(obj["conversations"])
         if any(m.tool_calls for m in messages):
@@ -33,9 +38,10 @@ def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
         user = instruction if not inp.strip() else f"{instruction}\n\n{inp}"
         messages = [Message(role="user", content=user), Message(role="assistant", content=output)]
         category = "instruction"
-    group = optional(obj, "group") or optional(obj, "id")
+    rid = record_id(obj, "id")
+    group = optional(obj, "group") or rid
     return build_sample(
-        kind=KIND, file=file, line=line, raw=raw, group_key=f"{KIND}:{group}" if group else None,
+        kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{group}" if group else None,
         messages=messages,
         metadata={"category": optional(obj, "category", default=category),
                   "language": optional(obj, "language"),
@@ -46,7 +52,7 @@ def map_record(obj: dict[str, Any], file: str, line: int, raw: str) -> Sample:
     )
 
 
-def _read_parquet(file: Path) -> Iterator[Sample | ReadError]:
+def _read_parquet(file: Path, id_path: str) -> Iterator[Sample | ReadError]:
     import pyarrow.parquet as pq
 
     fname = str(file)
@@ -61,16 +67,19 @@ def _read_parquet(file: Path) -> Iterator[Sample | ReadError]:
             row += 1
             raw = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
             try:
-                yield map_record(obj, fname, row, raw)
+                yield map_record(obj, Where(fname, row, id_path), raw)
             except (RecordError, ValueError, TypeError, KeyError) as exc:
-                yield ReadError(fname, row, f"invalid record: {_short(exc)}", raw[:4000])
+                yield ReadError(fname, row, f"invalid record: {_short(exc)}", excerpt(raw, 4000))
 
 
 def read(path: str | Path, **_: Any) -> Iterator[Sample | ReadError]:
     root = Path(path)
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-    for file in files:
+    if not root.exists():
+        yield ReadError(str(path), None, f"input not found: {path}")
+        return
+    # A named file is read whatever its name; in a directory only these suffixes are.
+    for file, id_path in input_files(root, SUFFIXES):
         if file.suffix == ".parquet":
-            yield from _read_parquet(file)
-        elif file.name.endswith((".jsonl", ".json", ".jsonl.gz")) or not root.is_dir():
-            yield from read_json_source(file, map_record)
+            yield from _read_parquet(file, id_path)
+        else:
+            yield from read_json_file(file, id_path, map_record)

@@ -18,6 +18,17 @@ def _epilog() -> str:
         fields_help(TrainConfig)
 
 
+def _output_dir_problem(out: Path) -> str | None:
+    """Why `out` cannot be (or become) the output directory; the nearest existing path must be a directory."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if parent.is_dir():
+                return None
+            return f"{out} exists and is not a directory" if parent == out else \
+                f"{out} is under {parent}, which is not a directory"
+    return None
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "train",
@@ -37,6 +48,10 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        problem = _output_dir_problem(Path(cfg.output_dir))
+        if problem:  # checked before any work: a file in the way would only fail after the preflight
+            typer.echo(f"error: output_dir: {problem}", err=True)
+            raise typer.Exit(2)
         from codesft.train.data import DataError
         from codesft.train.run import train
         from codesft.train.trainer import NonFiniteGradientError

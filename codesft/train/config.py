@@ -32,6 +32,10 @@ class TrainConfig(CommandConfig):
     pairs_only: bool | None = Field(
         default=None, description="Train only on records with a fault (default: yes for fgit/dpo, no for sft); "
                                   "set it for sft to compare methods on the same pairs.")
+    allow_unverified_faults: bool = Field(
+        default=False, description="Also use faults whose variant never ran against tests (Fault.verified_failing not "
+                                   "true: the sample had no tests, or `faults --no-verify`); by default they are left "
+                                   "out, since an unexecuted variant may be correct code labelled wrong.")
     max_length: int = Field(default=1024, ge=16, description="Maximum tokens per templated sequence (longer ones are truncated; the preflight reports cut code).")
     epochs: float = Field(default=1.0, gt=0, description="Training epochs.")
     max_steps: int = Field(default=-1, description="Stop after this many optimizer steps (-1: run the epochs).")

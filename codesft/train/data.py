@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from pydantic import ValidationError
+
 from codesft.schema import CharSpan, Sample
 from codesft.train.losses import IGNORE
 
@@ -31,23 +33,52 @@ class DataError(ValueError):
 # ---------------------------------------------------------------- reading
 
 def load_samples(data: str | Path, split: str = "train") -> tuple[list[Sample], str]:
-    """Samples of one split and the data manifest hash (of the bundle manifest, or of the .jsonl file)."""
+    """Samples of one split and the data manifest hash (of the bundle manifest, or of the .jsonl file).
+    Data that is not a bundle / not Sample records raises DataError naming the file and line."""
     path = Path(data)
     if path.is_file() and path.suffix == ".jsonl":
         raw = path.read_bytes()
-        samples = [Sample.from_json(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
-        samples = [s for s in samples if s.split is None or s.split.assignment == split]
+        samples = [s for s in parse_samples(raw, path) if s.split is None or s.split.assignment == split]
         return samples, "sha256:" + hashlib.sha256(raw).hexdigest()
     if not path.is_dir():
         raise DataError(f"data: bundle not found: {path}")
     from codesft.export.bundle import load_bundle
 
-    bundle = load_bundle(path)
-    samples = list(bundle.split(split))
+    try:
+        bundle = load_bundle(path)
+    except FileNotFoundError as exc:
+        raise DataError(f"data: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise DataError(f"data: {path}: the bundle manifest is not valid JSON: {exc}") from None
+    records = bundle.path / "samples.jsonl"
+    if not records.is_file():
+        raise DataError(f"data: {bundle.path} has a manifest but no samples.jsonl")
+    samples = [s for s in parse_samples(records.read_bytes(), records)
+               if s.split is not None and s.split.assignment == split]
     manifest = bundle.path / "manifest.json"  # path may name the bundle, not the version dir
     digest = (hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file()
               else hashlib.sha256(json.dumps(bundle.manifest, sort_keys=True, default=str).encode()).hexdigest())
     return samples, "sha256:" + digest
+
+
+def parse_samples(raw: bytes, path: Path) -> list[Sample]:
+    """Every non-blank line of a samples file as a Sample; the first line that is not one stops it (DataError)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"data: {path}:{line}: not UTF-8 (byte {exc.start})") from None
+    samples = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            samples.append(Sample.from_json(line))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '<record>'}: {e['msg']}"
+                                 for e in exc.errors()[:3])
+            raise DataError(f"data: {path}:{lineno}: not a Sample record ({problems})") from None
+    return samples
 
 
 def records_hash(samples: Iterable[Sample]) -> str:
@@ -57,6 +88,24 @@ def records_hash(samples: Iterable[Sample]) -> str:
         h.update(s.sample_id.encode())
         h.update(b"\n")
     return "sha256:" + h.hexdigest()
+
+
+def usable_faults(samples: list[Sample], allow_unverified: bool = False) -> tuple[list[Sample], int]:
+    """The samples with every fault training may use, and how many faults were left out.
+
+    A fault is used only when the sandbox saw its variant fail the sample's tests (`Fault.verified_failing`).
+    A variant nothing ran (the sample had no tests, or `codesft faults --no-verify`) may be correct code, and
+    training would teach the model to avoid it; such samples keep their record but lose the fault unless
+    `allow_unverified` (the `allow_unverified_faults` train field)."""
+    if allow_unverified:
+        return samples, 0
+    out, left_out = [], 0
+    for s in samples:
+        if s.fault is not None and s.fault.verified_failing is not True:
+            s = s.model_copy(update={"fault": None})
+            left_out += 1
+        out.append(s)
+    return out, left_out
 
 
 def chat_messages(sample: Sample) -> list[dict[str, Any]]:
@@ -263,6 +312,7 @@ class PreflightReport:
     masked_tokens: int
     problems: dict[str, list[str]]  # sample_id -> problems
     skipped_without_fault: int = 0
+    unverified_faults_left_out: int = 0  # faults whose variant never ran against tests (see `usable_faults`)
 
     @property
     def passed(self) -> bool:
@@ -271,7 +321,9 @@ class PreflightReport:
     def summary(self, limit: int = 20) -> str:
         lines = [f"mask preflight: {self.ok}/{self.records} records ok, {self.label_tokens} label tokens"
                  + (f", {self.masked_tokens} error-sensitive tokens" if self.masked_tokens else "")
-                 + (f", {self.skipped_without_fault} records without a fault left out" if self.skipped_without_fault else "")]
+                 + (f", {self.skipped_without_fault} records without a fault left out" if self.skipped_without_fault else "")
+                 + (f", {self.unverified_faults_left_out} unverified faults not used (--allow-unverified-faults uses them)"
+                    if self.unverified_faults_left_out else "")]
         if self.records == 0:
             lines.append("  no training records")
         for sid, probs in list(self.problems.items())[:limit]:
@@ -283,7 +335,7 @@ class PreflightReport:
     def to_dict(self) -> dict[str, Any]:
         return {"records": self.records, "ok": self.ok, "label_tokens": self.label_tokens,
                 "masked_tokens": self.masked_tokens, "skipped_without_fault": self.skipped_without_fault,
-                "problems": self.problems}
+                "unverified_faults_left_out": self.unverified_faults_left_out, "problems": self.problems}
 
 
 def encode_all(samples: list[Sample], tokenizer: Any, max_length: int, with_fault: bool, mask_mode: str = "hybrid",

@@ -5,7 +5,7 @@ token at t+1; `labels` [B, T] hold token ids with IGNORE (-100) where there is n
 (prompt, padding). Per-token arrays (`weights`, FGit `mask`) are aligned with `labels`, i.e. with
 the input positions, and are shifted here together with the labels.
 
-FGit (DESIGN.md section 4): `mask` holds the hybrid values 0 (shared token), 1 (changed line),
+FGit (docs/train.md, section "FGit"): `mask` holds the hybrid values 0 (shared token), 1 (changed line),
 2 (changed line and changed token). For a sample, p̄ is the mean probability of its masked label
 tokens; P = p̄_c / (p̄_c + p̄_w) is the Bradley-Terry preference of the correct code over the
 incorrect one; the sample weight W comes from P by one of the `weighting` forms; a masked token

@@ -16,7 +16,8 @@ import yaml
 
 from codesft.config import ConfigError
 from codesft.train.config import TrainConfig
-from codesft.train.data import DataError, PreflightReport, chat_messages, encode_all, load_samples, records_hash
+from codesft.train.data import (DataError, PreflightReport, chat_messages, encode_all, load_samples, records_hash,
+                                usable_faults)
 
 
 class PreflightError(DataError):
@@ -28,8 +29,9 @@ class PreflightError(DataError):
                                             "or inspect them with --preflight-only")
 
 
-def check_config(config: TrainConfig) -> tuple[list, str]:
-    """Cheap checks and the training records; raises ConfigError naming the problem."""
+def check_config(config: TrainConfig) -> tuple[list, str, int]:
+    """Cheap checks and the training records (faults training may use, `usable_faults`) with the number of
+    unverified faults left out; raises ConfigError naming the problem."""
     data = Path(config.data)
     if not data.exists():
         raise ConfigError(f"data: bundle not found: {data}")
@@ -49,10 +51,15 @@ def check_config(config: TrainConfig) -> tuple[list, str]:
         raise ConfigError(str(exc)) from None
     if not samples:
         raise ConfigError(f"data: {data} has no records in split '{config.split}'")
+    samples, left_out = usable_faults(samples, config.allow_unverified_faults)
     if config.method in ("fgit", "dpo") and not any(s.fault is not None for s in samples):
+        if left_out:
+            raise ConfigError(f"data: {data} has no verified faults in split '{config.split}' ({left_out} unverified: "
+                              f"their variants never ran against tests); method '{config.method}' needs them: give the "
+                              f"samples tests, or pass --allow-unverified-faults to train on unverified ones")
         raise ConfigError(f"data: {data} has no faults (Sample.fault) in split '{config.split}'; method "
                           f"'{config.method}' needs them: run `codesft faults {data}` first")
-    return samples, manifest_hash
+    return samples, manifest_hash, left_out
 
 
 def _load_tokenizer(model: str) -> tuple[Any, dict[str, Any]]:
@@ -159,9 +166,10 @@ def _last_checkpoint(out: Path) -> str | None:
 
 def train(config: TrainConfig) -> Path:
     """Train as configured; returns the output directory (model/ or adapter, config.yaml, run.json, logs)."""
-    samples, manifest_hash = check_config(config)
+    samples, manifest_hash, unverified_left_out = check_config(config)
     tokenizer, model_info = _load_tokenizer(config.model)
     encoded, report = preflight(config, samples, tokenizer)
+    report.unverified_faults_left_out = unverified_left_out
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "preflight.json").write_text(json.dumps(report.to_dict(), indent=2))

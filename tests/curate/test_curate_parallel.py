@@ -64,12 +64,13 @@ def _reference(out: Path) -> Path:
     cfg = _cfg(out)
     rules = active_rules(cfg.redact)
     recs = [mark_unverified(redact_one(normalize_one(s, cfg.normalize), rules)) for s in _records()]
-    recs = [gate_one(s, cfg.gate) for s in score_batch(recs, cfg.score)]
+    recs = [gate_one(s, cfg.gate, cfg.score) for s in score_batch(recs, cfg.score)]
     plan = dedup.build_plan(recs, cfg.dedup)
     recs = list(split(decontaminate(dedup.apply_plan(recs, plan), cfg.decontam), cfg.split, cfg.seed))
     bplan = bal.plan_balance(recs, cfg.balance)
     stats = {"inputs_by_spec": {"records": len(recs)}, "read_errors": 0,
-             "dedup": {"clusters": plan.clusters, "records_in_clusters": len(plan.members)},
+             "dedup": {"clusters": plan.clusters, "records_in_clusters": len(plan.members),
+                       "near_candidates": plan.band_hits, "near_confirmed": plan.confirmed},
              "balance": bplan.to_dict()}
     (out / "work").mkdir(parents=True)
     (out / "work" / "read_errors.jsonl").write_text("")

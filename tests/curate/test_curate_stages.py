@@ -98,8 +98,8 @@ def test_score_weights_and_bandit_veto():
 
 
 def test_gate_presets_and_overrides():
-    s = score_one(make_sample(0), ScoreConfig())  # unverified: 0.75 * 40 + 60 = 90
-    assert s.quality.score == 90.0
+    s = score_one(_verified(make_sample(0)), ScoreConfig())
+    s.quality.score = 90.0  # a verified record between the balanced (85) and strict (95) floors
     assert gate_one(s, _gate_cfg("balanced")).quality.decision == "accepted"
     assert gate_one(s, _gate_cfg("strict")).quality.decision == "rejected"
     assert gate_one(s, _gate_cfg("balanced", min_score=95)).quality.decision == "rejected"
@@ -200,7 +200,11 @@ SECRET_FIELDS = ["ops@example.com", "sk-proj-4fT9aQ2LmZx8Vb7Nc6Rd5Se3Wf1Yg0Hh", 
                  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
                  "redis://u:hunter2secret@db:1", 'PassWord\t=\n"s3cretpw"', "API_KEY: 'abcd1234'", 'ſecret = "abcd1234"',
                  'apı_key = "abcd1234"',
-                 "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----"]
+                 "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----",
+                 # Rules behind a long-token condition, keyed names, escapes that hide a literal.
+                 "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", 'DB_PASSWORD = "Vx9!mQ2#tLp7"', "AWS_SECRET_ACCESS_KEY=Xk7mQ2vT9pL4rW8nB3",
+                 "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs", "glpat-Hq4Wz8Nc2Lx6Vr0Tb5Ym",
+                 "\\u0073k-proj-Q7wE9rT2yU4iO6pA8sD0fG1hJ3kL5zX"]
 
 
 @pytest.mark.parametrize("secret", SECRET_FIELDS)
@@ -219,12 +223,12 @@ def test_redact_prefilter_never_skips_a_secret(secret, where):
     else:
         s.tools = [{"type": "function", "function": {"name": "t", "description": f"\\{secret}\u2028"}}]
     fast = red.redact_one(s)
-    orig = red.may_match
+    orig = red.candidates
     try:
-        red.may_match = lambda text, rules: True  # always walk
+        red.candidates = lambda text, rules: list(rules)  # always walk, every rule
         slow = red.redact_one(s)
     finally:
-        red.may_match = orig
+        red.candidates = orig
     assert fast.to_json() == slow.to_json()
     assert fast.redaction.status in ("redacted", "blocked")
 

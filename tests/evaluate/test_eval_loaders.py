@@ -95,3 +95,25 @@ def test_offline_parts_are_checked(tmp_path, monkeypatch):
     with pytest.raises(ModelSourceError, match="expected 491400064 bytes"):
         m.assemble_offline_gguf("fake", tmp_path / "out.gguf")
     assert not (tmp_path / "out.gguf").exists()
+
+
+def test_a_bundle_whose_test_split_has_nothing_to_run_is_an_error(tmp_path):
+    """Fail closed: `eval run --benchmark bundle:...` over zero problems must not report a score and exit 0."""
+    from typer.testing import CliRunner
+
+    from codesft.cli import app
+    from codesft.schema import Code, Provenance, Sample, Source, Split
+
+    samples = [Sample(sample_id=f"s{i}", source=Source(kind="chat", group_key=f"g{i}"),
+                      messages=[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+                      code=Code(solution="x = 1\n") if i else None,
+                      provenance=Provenance(content_hash="h", source_path="x"),
+                      split=Split(assignment="test", seed=0, group_key=f"g{i}")) for i in range(2)]
+    (tmp_path / "samples.jsonl").write_text("".join(s.to_json() + "\n" for s in samples))
+    (tmp_path / "none.jsonl").write_text('{"task_id": "s1", "completion": "x = 1"}\n')
+    with pytest.raises(BenchmarkError, match="2 record\\(s\\) and none with tests"):
+        load_benchmark(f"bundle:{tmp_path}")
+    result = CliRunner().invoke(app, ["eval", "score", "--samples", str(tmp_path / "none.jsonl"), "--benchmark", f"bundle:{tmp_path}",
+                                      "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 2, result.output
+    assert "none with tests" in result.output and not (tmp_path / "ev" / "summary.json").exists()

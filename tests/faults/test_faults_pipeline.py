@@ -151,3 +151,18 @@ def test_local_generator_runs_a_transformers_model_and_reports_garbage(bundle_di
     # a random model writes no parseable, different code: every sample is reported with its reason
     assert report["eligible"] == 4 and report["candidates"] > 0
     assert sum(report["without_fault_by_reason"].values()) + report["with_fault"] == 4
+
+
+def test_a_sample_without_tests_gets_an_unverified_fault_counted_apart(untested_bundle_dir, tmp_path):
+    from codesft.cli import app
+
+    result = CliRunner().invoke(app, ["faults", str(untested_bundle_dir), "--k", "3", "--seed", "1",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "1/2 samples got a verified variant" in result.output
+    assert "1 samples got an unverified variant" in result.output and "--allow-unverified-faults" in result.output
+    new = tmp_path / "o" / "demo" / "v1.0.0+faults"
+    faults = {k: s.fault for k, s in _by_id(new).items()}
+    assert faults["task-count"].verified_failing is True and faults["untested"].verified_failing is None
+    report = json.loads((new / "summary.json").read_text())["pipeline"]["faults"]
+    assert report["with_fault"] == 2 and report["verified_failing"] == 1 and report["unverified"] == 1

@@ -138,13 +138,15 @@ def test_filesystem_is_private(run_prog, full_isolation, tmp_path):
     canary.write_text("untouched")
     host_tmp_name = f"/tmp/codesft-escape-{uuid.uuid4().hex}"
     this_file = os.path.abspath(__file__)
+    # The checkout's files, not its path: a venv inside the checkout is bound, so the path leading to it exists.
+    checkout_readme = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(this_file))), "README.md")
     probe_code = f"""
 import os
 seen = {{}}
-for path in ({str(canary)!r}, {this_file!r}, '/root/.bashrc', '/work/main', '/etc/shadow'):
+for path in ({str(canary)!r}, {this_file!r}, '/root/.bashrc', {checkout_readme!r}, '/etc/shadow'):
     try:
         open(path).read() if not os.path.isdir(path) else os.listdir(path)
-        seen[path] = 'READ'
+        seen[path] = 'WAS_READ'
     except OSError as exc:
         seen[path] = type(exc).__name__
 print(sorted(os.listdir('/root')) if os.path.isdir('/root') else [])
@@ -159,7 +161,7 @@ print(seen)
 """
     res = run_prog(Program(id="fs", code=probe_code))["fs"]
     assert res.status == "passed", res
-    assert "READ" not in res.stdout, res.stdout
+    assert "WAS_READ" not in res.stdout, res.stdout
     # /root may hold the read-only runtime (a pyenv interpreter lives there), but nothing else of the home.
     root_listing = eval(res.stdout.splitlines()[0])  # noqa: S307 - our own program's repr output
     runtime_tops = {p.split("/")[2] for p in (sys.prefix, sys.base_prefix) if p.startswith("/root/")}

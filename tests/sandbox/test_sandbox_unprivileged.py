@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ SCRIPT = textwrap.dedent("""
         Program(id="kill_all", code="import os, signal\\nos.kill(-1, signal.SIGKILL)"),
         Program(id="fork_bomb", code="import os, time\\n# MARKER\\nwhile True:\\n    try: os.fork()\\n    except OSError: time.sleep(0.01)\\n"),
         Program(id="daemon", code="import subprocess, sys\\nsubprocess.Popen([sys.executable, '-c', 'import time  # MARKER\\\\ntime.sleep(300)'], start_new_session=True)"),
-        Program(id="escape", code="import os\\nprint(os.path.exists('/work/main'), os.path.exists('/root/.bashrc'))\\n"
+        Program(id="escape", code="import os\\nprint(os.path.exists('CHECKOUT_README'), os.path.exists('/root/.bashrc'))\\n"
                                   "import socket\\ntry:\\n    socket.create_connection(('127.0.0.1', 22), timeout=1); print('CONNECTED')\\nexcept OSError: print('no-net')"),
         Program(id="after", code="x = 1", test="assert x == 1"),
     ]
@@ -40,8 +41,10 @@ def test_hostile_programs_as_ordinary_user(leftover_processes):
     probe_run = subprocess.run([unshare, "--user", "--map-user=1000", "--map-group=1000", "true"], capture_output=True)
     if probe_run.returncode != 0:
         pytest.skip(f"user namespaces not available: {probe_run.stderr.decode().strip()}")
-    proc = subprocess.run([unshare, "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c",
-                           SCRIPT.replace("MARKER", marker)], capture_output=True, text=True, timeout=120, cwd="/")
+    readme = str(Path(__file__).resolve().parents[2] / "README.md")
+    script = SCRIPT.replace("MARKER", marker).replace("CHECKOUT_README", readme)
+    proc = subprocess.run([unshare, "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c", script],
+                          capture_output=True, text=True, timeout=120, cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     res = out["results"]

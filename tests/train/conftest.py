@@ -32,8 +32,9 @@ def make_sample(prompt: str, solution: str, incorrect: str | None = None, *, wra
     fault = None
     if incorrect is not None:
         cs, ws = diff_spans(solution, incorrect)
+        # Stands for a variant the faults stage saw fail the tests: training uses only those by default.
         fault = Fault(incorrect=incorrect, generator="mutation", operator="hand", similarity=0.9,
-                      correct_spans=cs, incorrect_spans=ws)
+                      verified_failing=True, correct_spans=cs, incorrect_spans=ws)
     sid = sid or f"s{abs(hash((prompt, solution))) % 10**8}"
     return Sample(
         sample_id=sid, source=Source(kind="eval_question", group_key=sid),

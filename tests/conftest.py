@@ -1,0 +1,45 @@
+"""Fixtures shared by several test directories."""
+
+from __future__ import annotations
+
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import codesft
+
+
+def make_venv(where: Path) -> Path:
+    """A venv at `where` whose packages live inside it, as after `pip install` into it, but made in a second:
+    its site-packages holds symlinks to what this interpreter has installed (`.pth` files included), plus a
+    .pth naming this checkout. (`--system-site-packages` alone would leave numpy outside the venv, where a
+    sandbox that hides the venv still finds it.) Returns the venv's python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, capture_output=True,
+                   timeout=120)
+    python = where / "bin" / "python"
+    site_dir = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   check=True, capture_output=True, text=True).stdout.strip())
+    installed = [*([site.getusersitepackages()] if site.ENABLE_USER_SITE else []), *site.getsitepackages()]
+    for directory in filter(os.path.isdir, installed):
+        for entry in sorted(os.listdir(directory)):
+            if entry != "__pycache__" and not (site_dir / entry).exists():
+                (site_dir / entry).symlink_to(os.path.join(directory, entry))
+    checkout = Path(codesft.__file__).resolve().parents[1]
+    (site_dir / "codesft-checkout.pth").write_text(f"{checkout}\n")
+    return python
+
+
+@pytest.fixture(scope="session")
+def venv_factory():
+    """make_venv, for tests that need a venv at a particular place."""
+    return make_venv
+
+
+@pytest.fixture(scope="session")
+def tmp_venv(tmp_path_factory) -> Path:
+    """The python of a venv under the system temp directory (the case the sandbox once hid from itself)."""
+    return make_venv(tmp_path_factory.mktemp("venv-env") / "venv")
