@@ -1,12 +1,13 @@
 """Throughput and memory of the non-executing curate stages on synthetic records.
 
-Runs the pipeline's own phase functions (`codesft.curate.pipeline.phase_a/b/c`) on a synthetic record
-stream, with verification disabled (its cost is the sandbox's, measured there):
+Runs the curate driver's own passes over `codesft.curate.pipeline.STAGES` on a synthetic record stream,
+with verification disabled (its cost is the sandbox's, measured there):
 
-  phase A (workers): normalize, redact, score (ruff screen + bandit), gate, and the per-record inputs
-                     of dedup (MinHash LSH band keys), decontamination and split  -> phase_a.jsonl
-  phase B (main):    dedup plan from the compact index, apply dedup/decontam     -> phase_b.jsonl
-  phase C (workers): balance, export rows; main writes the whole bundle (samples, rejected, 5 JSONL
+  records (workers): normalize, redact, score (ruff screen + bandit), gate, split, and the per-record
+                     inputs of the later stages: dedup rows (MinHash LSH band keys), decontamination
+                     verdicts, balance buckets                                    -> records.jsonl
+  dedup (main):      dedup plan from the compact index, apply dedup/decontam     -> after-dedup.jsonl
+  export (workers):  balance, export rows; main writes the whole bundle (samples, rejected, 5 JSONL
                      formats, Parquet, manifest, summary, report.html)
 
 Records stream from a generator through the JSONL checkpoints exactly as in `codesft curate`. Peak RSS
@@ -29,9 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from codesft.curate import driver  # noqa: E402
+from codesft.curate.checkpoint import read_jsonl  # noqa: E402
 from codesft.curate.config import CurateConfig  # noqa: E402
 from codesft.curate.decontam import load_index  # noqa: E402
-from codesft.curate.pipeline import phase_a, phase_b, phase_c  # noqa: E402
+from codesft.curate.pipeline import STAGES, records_pass  # noqa: E402
 from codesft.curate.synthetic import synthetic_stream  # noqa: E402
 from codesft.executors.local import LocalExecutor  # noqa: E402
 
@@ -59,30 +62,29 @@ def run(n: int, workers: int, work: Path, batch_size: int) -> dict:
     out: dict = {"records": n, "workers": workers}
     c0, k0, load0 = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN), os.getloadavg()[0]
     t0 = time.perf_counter()
-    a = phase_a(cfg, work / "w", quiet, ex, records=synthetic_stream(n))
+    a = records_pass(cfg, work / "w", quiet, ex, records=synthetic_stream(n))
     t1 = time.perf_counter()
-    out["rss_after_a_mb"] = round(rss_mb(), 1)
-    b = phase_b(cfg, work / "w", quiet)
+    out["rss_after_records_mb"] = round(rss_mb(), 1)
+    b = driver.whole_pass(cfg, work / "w", quiet, STAGES, 0)
     t2 = time.perf_counter()
-    out["rss_after_b_mb"] = round(rss_mb(), 1)
-    stats = {"inputs_by_spec": a["inputs_by_spec"], "read_errors": a["read_errors"], "dedup": b["dedup"],
-             "balance_counts": b["balance_counts"]}
-    path = phase_c(cfg, work / "w", quiet, ex, stats)
+    out["rss_after_dedup_mb"] = round(rss_mb(), 1)
+    stats = {"inputs_by_spec": a["inputs_by_spec"], "read_errors": a["read_errors"], "dedup": b["stats"]}
+    path = driver.export_pass(cfg, work / "w", quiet, ex, STAGES, stats, read_jsonl(work / "w" / "read_errors.jsonl"))
     t3 = time.perf_counter()
     main_cpu, child_cpu = cpu_s(resource.RUSAGE_SELF) - c0, cpu_s(resource.RUSAGE_CHILDREN) - k0
     counts = json.loads((path / "manifest.json").read_text())["counts"]
     assert counts["inputs"] == n, counts["inputs"]
-    rows = b["dedup_index_rows"]
+    rows, index_bytes = b["metrics"]["dedup_index_rows"], b["metrics"]["dedup_index_bytes"]
     out.update({
-        "phase_a_s": round(t1 - t0, 1), "phase_b_s": round(t2 - t1, 1), "phase_c_s": round(t3 - t2, 1),
+        "records_pass_s": round(t1 - t0, 1), "dedup_pass_s": round(t2 - t1, 1), "export_pass_s": round(t3 - t2, 1),
         "total_s": round(t3 - t0, 1), "records_per_s": round(n / (t3 - t0)),
-        "phase_a_records_per_s": round(n / (t1 - t0)), "phase_b_records_per_s": round(n / (t2 - t1)),
-        "phase_c_records_per_s": round(n / (t3 - t2)),
+        "records_pass_records_per_s": round(n / (t1 - t0)), "dedup_pass_records_per_s": round(n / (t2 - t1)),
+        "export_pass_records_per_s": round(n / (t3 - t2)),
         "accepted": counts["accepted"], "downgraded": counts["downgraded"], "rejected": counts["rejected"],
-        "rejected_by_reason": counts["rejected_by_reason"], "dedup_clusters": b["dedup"]["clusters"],
-        "dedup_index_rows": rows, "dedup_index_mb": round(b["dedup_index_bytes"] / 2**20, 2),
-        "dedup_index_bytes_per_record": round(b["dedup_index_bytes"] / rows, 1) if rows else 0,
-        "dedup_index_mb_per_million": round(b["dedup_index_bytes"] / rows * 1e6 / 2**20, 1) if rows else 0,
+        "rejected_by_reason": counts["rejected_by_reason"], "dedup_clusters": b["stats"]["clusters"],
+        "dedup_index_rows": rows, "dedup_index_mb": round(index_bytes / 2**20, 2),
+        "dedup_index_bytes_per_record": round(index_bytes / rows, 1) if rows else 0,
+        "dedup_index_mb_per_million": round(index_bytes / rows * 1e6 / 2**20, 1) if rows else 0,
         "peak_rss_main_mb": round(rss_mb(), 1), "peak_rss_worker_mb": round(children_rss_mb(), 1),
         # CPU time (all processes: main, workers, ruff) per record, and the machine's load while measuring:
         # on a shared machine wall-clock records/s understates what two idle cores do.

@@ -8,7 +8,7 @@ this module holds the shared mechanics:
 - `parse_cli_overrides(args, Cls)` turns `--field value`, `--field=value`, `--flag/--no-flag`
   and dotted nested names (`--lora.r 16`) into an override dict, checked against the model.
   List fields take `--ks 1,5`, `--ks 1 --ks 5` or YAML `--ks '[1, 5]'`.
-- `StageOverrides`: marks a `dict` field as partial settings of another command's config
+- `StageOverrides`: marks a field as partial settings of another command's config
   (`codesft run --eval.limit 40`), so those keys are checked against that config too.
 - `fields_help(Cls)` renders every field with its type, default and help text for `--help`.
 """
@@ -35,7 +35,8 @@ class _FieldProblem(ValueError):
 
 @dataclass(frozen=True)
 class StageOverrides:
-    """Metadata for a `dict` field holding settings of another command's config (`Annotated[dict, StageOverrides(...)]`).
+    """Metadata for a field holding settings of another command's config: the config itself, a dict of them
+    (`keyed`), or a plain dict (`Annotated[EvalConfig, StageOverrides(EvalConfig, ...)]`).
 
     The keys are checked against `target` when the config loads and when the CLI parses `--field.key value`,
     so `codesft run --eval.limt 4` fails at once instead of after an hour of training. `owned` are the
@@ -54,7 +55,9 @@ class CommandConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    @field_validator("*", mode="after")
+    # Before the field's own validation: a stage field may be typed as the stage's config, and the checks
+    # below name the option (`eval.limt`) and say which fields the enclosing command sets itself.
+    @field_validator("*", mode="before")
     @classmethod
     def _check_stage_overrides(cls, value: Any, info: Any) -> Any:
         marker = stage_overrides(cls.model_fields[info.field_name])
@@ -72,7 +75,7 @@ def check_stage_overrides(value: dict[str, Any], marker: StageOverrides, name: s
     if marker.keyed:
         for key, inner in value.items():
             if not isinstance(inner, dict):
-                raise _FieldProblem(f"'{name}.{key}' must be a mapping of {marker.command} fields, got {inner!r}")
+                continue  # not a mapping (or already a config object): the field's own validation names it
             check_stage_overrides(inner, StageOverrides(marker.target, marker.command, marker.owned), f"{name}.{key}")
         return
     for key in value:

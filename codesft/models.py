@@ -185,6 +185,7 @@ def _dir_fingerprint(d: Path) -> str:
     return h.hexdigest()
 
 
+# size: one branch per kind of model source (offline package, GGUF file, local dir, hub id), read top to bottom
 def resolve_model_source(source: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Return (a local directory loadable with from_pretrained, provenance dict).
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Callable, Literal, TypeVar
 
 import typer
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_serializer, model_validator
 
 from codesft.assets import PACKAGE_PREFIX, package_data_dir, resolve_path
 from codesft.config import (CommandConfig, ConfigError, StageOverrides, deep_merge, fields_help,
@@ -34,17 +34,49 @@ TRAIN_OWNED = ("model", "data", "output_dir")
 EVAL_OWNED = ("model", "benchmark", "out")
 
 
+class TrainSettings(TrainConfig):
+    """The train fields a run takes from its config (`train:` and each of `conditions:`); the run sets model,
+    data and output_dir itself, per condition."""
+
+    model: str | None = Field(default=None, description="Set by the run (its model).")
+    data: str | None = Field(default=None, description="Set by the run (the faults bundle).")
+
+    @model_validator(mode="after")
+    def _fixed_weight_needs_fixed(self) -> "TrainSettings":
+        # Replaces TrainConfig's check of the same name: it spans fields that `train:` and a condition may set
+        # apart (fixed_weight in one, weighting: fixed in the other), so it runs on the merged TrainConfig.
+        return self
+
+
 class RunConfig(CommandConfig):
+    """Each stage's settings are that stage's own typed config, validated when the run config loads; only the
+    fields given (`model_dump(exclude_unset=True)`) override the stage's config file and defaults."""
+
     preset: Literal["demo", "tiny"] = Field(default="demo", description="demo: the offline Qwen2.5-Coder-0.5B-Instruct with LoRA; tiny: a tiny random model (smoke test, < 1 min).")
     out: str = Field(default="runs/codesft-run", description="Directory for every artefact of the run and its report.html.")
     model: str = Field(default="offline:qwen2.5-coder-0.5b-instruct", description="Base model (hub id, local dir, .gguf, offline:NAME, or tiny:random).")
     curate_config: str = Field(default=f"{PACKAGE_PREFIX}examples/curate.yaml", description=f"Curate config whose inputs are the assets to curate: a path (its relative input paths are relative to the current directory, as for `codesft curate --config`) or {PACKAGE_PREFIX}REL, a config shipped with codesft (its inputs are shipped too).")
-    curate: Annotated[dict[str, Any], StageOverrides(CurateConfig, "codesft curate")] = Field(default_factory=dict, description="Overrides for the curate config (e.g. {verify: {timeout_s: 5}}).")
-    faults: Annotated[dict[str, Any], StageOverrides(FaultsConfig, "codesft faults")] = Field(default_factory=dict, description="Overrides for the faults config (generator is mutation unless set).")
-    conditions: Annotated[dict[str, dict[str, Any]], StageOverrides(TrainConfig, "codesft train", TRAIN_OWNED, keyed=True)] = Field(default_factory=lambda: {"sft": {"method": "sft"}, "fgit": {"method": "fgit"}}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
-    train: Annotated[dict[str, Any], StageOverrides(TrainConfig, "codesft train", TRAIN_OWNED)] = Field(default_factory=dict, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
+    curate: Annotated[CurateConfig, StageOverrides(CurateConfig, "codesft curate")] = Field(default_factory=CurateConfig, description="Overrides for the curate config (e.g. {verify: {timeout_s: 5}}).")
+    faults: Annotated[FaultsConfig, StageOverrides(FaultsConfig, "codesft faults")] = Field(default_factory=FaultsConfig, description="Overrides for the faults config (generator is mutation unless set).")
+    conditions: Annotated[dict[str, TrainSettings], StageOverrides(TrainSettings, "codesft train", TRAIN_OWNED, keyed=True)] = Field(default_factory=lambda: {"sft": TrainSettings(method="sft"), "fgit": TrainSettings(method="fgit")}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
+    train: Annotated[TrainSettings, StageOverrides(TrainSettings, "codesft train", TRAIN_OWNED)] = Field(default_factory=TrainSettings, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval"], min_length=1, description="Benchmarks to evaluate on; 'bundle' means the curated bundle's test split.")
-    eval: Annotated[dict[str, Any], StageOverrides(EvalConfig, "codesft eval run", EVAL_OWNED)] = Field(default_factory=dict, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
+    eval: Annotated[EvalConfig, StageOverrides(EvalConfig, "codesft eval run", EVAL_OWNED)] = Field(default_factory=EvalConfig, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
+
+    @field_serializer("curate", "faults", "train", "eval")
+    def _given(self, value: BaseModel) -> dict[str, Any]:
+        # run_config.yaml (and the run report) hold what was given, as before the stages were typed: a default
+        # written out would read back as a setting (curate's `out` would override the run's bundles dir).
+        return given(value)
+
+    @field_serializer("conditions")
+    def _given_conditions(self, value: dict[str, TrainSettings]) -> dict[str, dict[str, Any]]:
+        return {name: given(v) for name, v in value.items()}
+
+
+def given(settings: BaseModel) -> dict[str, Any]:
+    """The fields of a stage's settings that the run config set (the rest stays the stage's own)."""
+    return settings.model_dump(mode="json", exclude_unset=True)
 
 
 def _digest(obj: Any) -> str:
@@ -110,7 +142,7 @@ def _curate_config(cfg: RunConfig, out: Path) -> CurateConfig:
             raise ConfigError(f"{path}: input {spec!r} is not KIND:PATH")
         inputs.append(f"{kind}:{root / Path(rel).expanduser()}")
     data.update(inputs=inputs, out=str(out / "bundles"))
-    merged = _stage_config(CurateConfig, deep_merge(data, cfg.curate), "run config: curate")
+    merged = _stage_config(CurateConfig, deep_merge(data, given(cfg.curate)), "run config: curate")
     try:
         resolved = merged.resolved()
     except ValueError as exc:
@@ -122,17 +154,17 @@ def _curate_config(cfg: RunConfig, out: Path) -> CurateConfig:
 
 
 def _faults_config(cfg: RunConfig, out: Path) -> FaultsConfig:
-    return _stage_config(FaultsConfig, {"generator": "mutation", "out": str(out / "bundles"), **cfg.faults},
+    return _stage_config(FaultsConfig, {"generator": "mutation", "out": str(out / "bundles"), **given(cfg.faults)},
                          "run config: faults")
 
 
 def _train_config(cfg: RunConfig, name: str, model: str, data: str, out: Path) -> TrainConfig:
-    return _stage_config(TrainConfig, {**cfg.train, **cfg.conditions[name], "model": model, "data": data,
+    return _stage_config(TrainConfig, {**given(cfg.train), **given(cfg.conditions[name]), "model": model, "data": data,
                                        "output_dir": str(out / "train" / name)}, f"run config: conditions.{name}")
 
 
 def _eval_config(cfg: RunConfig, bench: str, model: str, fault_bundle: str, out: Path) -> EvalConfig:
-    return _stage_config(EvalConfig, {**cfg.eval, "model": model, "benchmark": _eval_benchmark(bench, fault_bundle),
+    return _stage_config(EvalConfig, {**given(cfg.eval), "model": model, "benchmark": _eval_benchmark(bench, fault_bundle),
                                       "out": str(out)}, "run config: eval")
 
 
@@ -222,7 +254,7 @@ def _exit_code(exc: Exception) -> int | None:
     from codesft.evaluate.problems_types import BenchmarkError
     from codesft.models import ModelSourceError
     from codesft.train.data import DataError
-    from codesft.sandbox.canary import HarnessFault
+    from codesft.evaluate.canary import HarnessFault
     from codesft.sources.inputs import InputError
     from codesft.train.trainer import NonFiniteGradientError
 

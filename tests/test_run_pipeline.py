@@ -5,12 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import codesft
 from codesft.cli import app
 from codesft.config import ConfigError, parse_cli_overrides, read_yaml
-from codesft.pipeline import PRESET_DIR, RunConfig, _curate_config, check_config, resolve_config
+from codesft.pipeline import PRESET_DIR, RunConfig, _curate_config, check_config, given, resolve_config
 
 
 def test_every_shipped_run_preset_loads():
@@ -18,7 +19,7 @@ def test_every_shipped_run_preset_loads():
         cfg = RunConfig.model_validate(read_yaml(path))
         assert cfg.preset == path.stem
     cfg = resolve_config(None, "tiny", {"eval": {"limit": 1}})
-    assert cfg.model == "tiny:random" and cfg.eval["limit"] == 1 and cfg.eval["max_new_tokens"] == 24  # deep merge
+    assert cfg.model == "tiny:random" and cfg.eval.limit == 1 and cfg.eval.max_new_tokens == 24  # deep merge
 
 
 def test_tiny_run_end_to_end_and_resume(tmp_path):
@@ -56,9 +57,9 @@ def test_every_stage_field_is_an_option(tmp_path):
             "--faults.k", "2", "--conditions.fgit.weighting", "bt", "--benchmarks", "humaneval,bundle",
             "--eval.ks", "1,5"]
     cfg = resolve_config(None, "tiny", parse_cli_overrides(args, RunConfig))
-    assert cfg.eval["limit"] == 40 and cfg.eval["ks"] == [1, 5] and cfg.eval["max_new_tokens"] == 24
-    assert cfg.train["learning_rate"] == 1e-4 and cfg.curate["verify"] == {"timeout_s": 5}
-    assert cfg.faults["k"] == 2 and cfg.conditions["fgit"] == {"method": "fgit", "weighting": "bt"}
+    assert cfg.eval.limit == 40 and cfg.eval.ks == [1, 5] and cfg.eval.max_new_tokens == 24
+    assert cfg.train.learning_rate == 1e-4 and given(cfg.curate)["verify"] == {"timeout_s": 5}
+    assert cfg.faults.k == 2 and given(cfg.conditions["fgit"]) == {"method": "fgit", "weighting": "bt"}
     assert cfg.benchmarks == ["humaneval", "bundle"]
     check_config(cfg)
     help_text = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
@@ -98,3 +99,26 @@ def test_a_users_curate_config_reads_inputs_relative_to_the_current_directory(tm
     (tmp_path / "mine.yaml").write_text("inputs: ['eval_questions:missing.jsonl']\n")
     with pytest.raises(ConfigError, match="curate inputs not found: eval_questions:.*missing.jsonl"):
         _curate_config(RunConfig(curate_config="mine.yaml"), tmp_path / "out")
+
+
+def test_the_run_config_holds_each_stage_as_its_typed_config(tmp_path):
+    """Stage settings are the stages' own configs (typed, defaults filled) from the moment the run config loads;
+    run_config.yaml keeps only what was given and reads back to the same settings."""
+    from codesft.curate.config import CurateConfig
+    from codesft.evaluate.config import EvalConfig
+    from codesft.faults.config import FaultsConfig
+    from codesft.train.config import TrainConfig
+
+    args = ["--eval.timeout-s", "5", "--conditions.dpo.method", "dpo", "--curate.verify.timeout-s", "3"]
+    cfg = resolve_config(None, "tiny", parse_cli_overrides(args, RunConfig))
+    assert isinstance(cfg.curate, CurateConfig) and isinstance(cfg.faults, FaultsConfig)
+    assert isinstance(cfg.eval, EvalConfig) and isinstance(cfg.eval.timeout_s, float) and cfg.eval.n == 1
+    assert isinstance(cfg.train, TrainConfig) and cfg.train.max_steps == 4
+    assert {n: c.method for n, c in cfg.conditions.items()} == {"sft": "sft", "fgit": "fgit", "dpo": "dpo"}
+    assert cfg.curate.verify.timeout_s == 3.0 and cfg.curate.verify.memory_mb == CurateConfig().verify.memory_mb
+    written = cfg.model_dump(mode="json")
+    assert written["eval"] == {"max_new_tokens": 24, "limit": 3, "batch_size": 4, "timeout_s": 5.0,
+                               "text_metrics": False}
+    path = tmp_path / "run_config.yaml"
+    path.write_text(yaml.safe_dump(written, sort_keys=False))
+    assert resolve_config(path, None, {}).model_dump(mode="json") == written

@@ -10,7 +10,9 @@ their target share) are reported, not invented.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from codesft.curate.config import BalanceConfig
@@ -109,3 +111,39 @@ def keep_dict(d: dict, keep_ratio: dict[str, float], cfg: BalanceConfig, seed: i
 def apply_balance(samples: Iterable[Sample], plan: BalancePlan, cfg: BalanceConfig, seed: int) -> Iterator[Sample]:
     for s in samples:
         yield keep(s, plan.keep_ratio, cfg, seed)
+
+
+class BalanceStage:
+    """balance as a whole-dataset stage of the curate driver: the bucket of each record live when the stream
+    reaches it (JSON keys, in order), the plan from their counts, and per record in a capped bucket its
+    (bucket, keep ratio), which `keep` applies."""
+
+    name = "balance"
+    binary_keys = False
+
+    def prepare(self, cfg) -> None:
+        return None
+
+    def key(self, s: Sample, cfg) -> str:
+        return bucket_of(s, cfg.balance.by)
+
+    def plan(self, keys: Path, cfg) -> BalancePlan:
+        counts: dict[str, int] = {}  # first appearance order, as `plan_balance` counts
+        with keys.open(encoding="utf-8") as fh:
+            for line in fh:
+                b = json.loads(line)
+                counts[b] = counts.get(b, 0) + 1
+        return plan_from_counts(counts, cfg.balance)
+
+    def entry(self, plan: BalancePlan, index: int, key: str) -> tuple[str, float] | None:
+        ratio = plan.keep_ratio.get(key, 1.0)
+        return (key, ratio) if ratio < 1.0 else None
+
+    def apply(self, s: Sample, entry: tuple[str, float], cfg) -> Sample:
+        return keep(s, dict([entry]), cfg.balance, cfg.seed)
+
+    def stats(self, plan: BalancePlan) -> dict:
+        return plan.to_dict()
+
+    def metrics(self, plan: BalancePlan) -> dict:
+        return {}

@@ -16,6 +16,7 @@ Every field of the curate config can also be given as an option (dotted for sect
 e.g. --gate.min-score 90 --dedup.threshold 0.85 --split.holdout 5; see docs/curate.md."""
 
 
+# size: holds the curate and schema commands, mostly typer option declarations
 def register(app: typer.Typer) -> None:
     @app.command("curate", help=_CURATE_HELP,
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2)
         from codesft.curate.pipeline import one_line_summary, run_curate
-        from codesft.sandbox.canary import HarnessFault
+        from codesft.evaluate.canary import HarnessFault
 
         try:
             path, counts = run_curate(cfg)

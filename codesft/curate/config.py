@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codesft.config import CommandConfig
+from codesft.sandbox.types import SandboxMemory, SandboxTimeout, SandboxWorkers, UsesSandbox
 
 # `unverified`: what happens to a record nothing executed (no tests, no sandbox for its language, no code,
 # verification disabled); `before_passes`: to a repair pair whose problematic code passes the tests too.
@@ -60,11 +61,13 @@ class RedactConfig(_Section):
     rules: list[str] | None = Field(default=None, description="Rule names to apply (see docs/curate.md); null applies all.")
 
 
-class VerifyConfig(_Section):
+class VerifyConfig(UsesSandbox, _Section):
     enabled: bool = Field(default=True, description="Run solutions with their tests in the sandbox.")
-    timeout_s: float = Field(default=10.0, gt=0, description="Wall-clock limit per program.")
-    memory_mb: int = Field(default=2048, ge=64, description="Address-space limit per program.")
-    workers: int | None = Field(default=None, ge=1, description="Parallel sandbox workers; null = the sandbox's default.")
+    # The sandbox settings every command shares (codesft.sandbox.types.SandboxSettings); declared in place
+    # because this field order is the bundle manifest's.
+    timeout_s: SandboxTimeout
+    memory_mb: SandboxMemory
+    workers: SandboxWorkers
     batch_size: int = Field(default=64, ge=1, description="Records handed to the sandbox per batch.")
 
 
@@ -144,7 +147,7 @@ class CurateConfig(CommandConfig):
     @classmethod
     def _one_path_component(cls, value: str) -> str:
         # name and version become directories under `out`: a separator or '..' would write outside it.
-        from codesft.export.bundle import path_component_problem
+        from codesft.bundle import path_component_problem
 
         problem = path_component_problem(value)
         if problem:

@@ -328,8 +328,40 @@ def apply_member(s: Sample, info: tuple[str, bool, str, int]) -> Sample:
     return s
 
 
+class DedupStage:
+    """dedup as a whole-dataset stage of the curate driver: a feature row per live record (binary keys,
+    the index file `plan_from_file` reads), the clusters as the plan, and per record its cluster entry."""
+
+    name = "dedup"
+    binary_keys = True
+
+    def prepare(self, cfg) -> None:
+        if cfg.dedup.enabled:  # import datasketch and set up the permutations once, before the workers fork
+            feature_dtype(cfg.dedup)
+
+    def key(self, s: Sample, cfg) -> bytes:
+        return features(s, cfg.dedup) if cfg.dedup.enabled else b""
+
+    def plan(self, keys: Path, cfg) -> DedupPlan:
+        return plan_from_file(keys, cfg.dedup) if cfg.dedup.enabled else DedupPlan()
+
+    def entry(self, plan: DedupPlan, index: int, key: object) -> tuple[str, bool, str, int] | None:
+        return plan.members.get(index)
+
+    def apply(self, s: Sample, entry: tuple[str, bool, str, int], cfg) -> Sample:
+        return apply_member(s, entry)
+
+    def stats(self, plan: DedupPlan) -> dict:
+        return {"clusters": plan.clusters, "records_in_clusters": len(plan.members),
+                "near_candidates": plan.band_hits, "near_confirmed": plan.confirmed}
+
+    def metrics(self, plan: DedupPlan) -> dict:
+        return {"dedup_index_bytes": plan.index_bytes, "dedup_index_rows": plan.records}
+
+
 __all__ = [
     "DedupPlan",
+    "DedupStage",
     "apply_plan",
     "build_plan",
     "exact_key",

@@ -6,16 +6,12 @@ nothing executed, and a repair pair whose problematic code passes its tests too 
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
 
+from codesft.bundle.reasons import reason_code  # noqa: F401 - kept importable from here
 from codesft.curate.config import GateConfig, ScoreConfig
 from codesft.schema import Sample
 
 DIMENSIONS = ("correctness", "completeness", "consistency", "safety")
-
-
-def reason_code(reason: str) -> str:
-    return reason.split(":", 1)[0].strip()
 
 
 def fork(sample: Sample, stage: str | None = None) -> Sample:
@@ -90,6 +86,8 @@ def hard_reasons(s: Sample, cfg: GateConfig, weights: ScoreConfig | None = None)
 
 
 def soft_reasons(s: Sample, cfg: GateConfig) -> list[str]:
+    """Downgrade reasons. Their codes are `codesft.bundle.reasons.SOFT_REASONS`, which the bundle skips when
+    it names a rejected record's primary reason: a new soft reason goes there too."""
     out = []
     if s.quality.iterations > cfg.max_iterations:
         out.append(f"too_many_iterations: {s.quality.iterations} > {cfg.max_iterations}")
@@ -120,8 +118,3 @@ def gate_one(sample: Sample, cfg: GateConfig, weights: ScoreConfig | None = None
     if is_unverified(s) and cfg.unverified == "accept":
         s.quality.warnings.append(f"gate: accepted although {_unverified_reason(s)}")
     return s
-
-
-def gate(samples: Iterable[Sample], cfg: GateConfig, weights: ScoreConfig | None = None) -> Iterator[Sample]:
-    for s in samples:
-        yield gate_one(s, cfg, weights)

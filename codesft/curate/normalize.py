@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable, Iterator
 
 from codesft.curate.config import NormalizeConfig
 from codesft.schema import Sample
@@ -101,8 +100,3 @@ def normalize_one(sample: Sample, cfg: NormalizeConfig) -> Sample:
                 s.metadata.language = s.code.language = guess
     s.source.stage = "normalize"
     return s
-
-
-def normalize(samples: Iterable[Sample], cfg: NormalizeConfig) -> Iterator[Sample]:
-    for s in samples:
-        yield normalize_one(s, cfg)

@@ -15,7 +15,6 @@ are user JSON: arguments are parsed and their decoded values scanned (as JSON te
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +23,8 @@ from codesft.curate.secrets import (RULE_NAMES, RULES, Rule, candidates, literal
                                     secret_key)
 from codesft.schema import Finding, Redaction, Sample
 
-__all__ = ["RULES", "RULE_NAMES", "Rule", "active_rules", "excerpt", "may_match", "redact", "redact_one",
-           "redact_record_dict", "redact_text", "redact_value"]
+__all__ = ["RULES", "RULE_NAMES", "Rule", "active_rules", "excerpt", "may_match", "redact_one",
+           "redact_record_dict", "redact_rejected_entry", "redact_text", "redact_value"]
 
 # Schema paths (list indices as `[]`) whose values the pipeline itself writes; every other string is scanned.
 _STRUCTURAL = frozenset({
@@ -202,6 +201,16 @@ def redact_value(value: Any, rules: list[Rule] = RULES, path: str = "", found: l
     return value
 
 
+def redact_rejected_entry(entry: dict[str, Any], rules: list[Rule] = RULES) -> dict[str, Any]:
+    """A rejected.jsonl entry (a rejected record's, or a read error's) with nothing in clear, for the bundle
+    writer, which writes entries as given. Curate calls it with every rule whatever `redact.rules` says:
+    a record rejected before the redact stage ran, or a reader's excerpt of a bad line, was never
+    redacted. `entry` itself comes back when no rule matched (its bytes stay as they were)."""
+    found: list[tuple[str, Rule]] = []
+    redacted = redact_value(entry, rules, "", found)
+    return redacted if found else entry
+
+
 def redact_one(sample: Sample, rules: list[Rule] = RULES) -> Sample:
     # Only the rules whose conditions the record's JSON text meets can match in any of its fields.
     rules = candidates(sample.model_dump_json(exclude=_PREFILTER_EXCLUDE), rules)
@@ -220,10 +229,3 @@ def _scanned(sample: Sample) -> Sample:
     if red.status == "unscanned":
         red = red.model_copy(update={"status": "clean"})
     return sample.model_copy(update={"source": sample.source.model_copy(update={"stage": "redact"}), "redaction": red})
-
-
-def redact(samples: Iterable[Sample], cfg: RedactConfig | None = None) -> Iterator[Sample]:
-    rules = active_rules(cfg)
-    enabled = cfg is None or cfg.enabled
-    for s in samples:
-        yield redact_one(s, rules) if enabled else s

@@ -13,7 +13,6 @@ import ast
 import re
 import types
 import warnings
-from typing import Iterable, Iterator
 
 from codesft.curate.config import ScoreConfig
 from codesft.curate.gate import fork
@@ -216,10 +215,3 @@ def score_batch(samples: list[Sample], cfg: ScoreConfig) -> list[Sample]:
 
 def score_one(sample: Sample, cfg: ScoreConfig) -> Sample:
     return score_batch([sample], cfg)[0]
-
-
-def score(samples: Iterable[Sample], cfg: ScoreConfig, batch_size: int = 256) -> Iterator[Sample]:
-    from codesft.executors.local import chunks
-
-    for batch in chunks(samples, batch_size):
-        yield from score_batch(batch, cfg)

@@ -12,6 +12,7 @@ Speed: every rule has cheap necessary conditions (`Rule.when`: literals that occ
 match, and for long provider tokens a run of 16+ word characters), so a record whose JSON text meets none
 is not walked, and each field only runs the rules whose conditions it meets.
 """
+# size: most of it is the rule table (one line per provider) and its prefilter, which must stay together
 
 from __future__ import annotations
 

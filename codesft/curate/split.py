@@ -4,7 +4,6 @@ record of a group lands in the same split. Buckets fill train, validation, test,
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Iterator
 
 from codesft.curate.config import SplitConfig
 from codesft.schema import Sample, Split
@@ -27,8 +26,3 @@ def assign(seed: int, group_key: str, cfg: SplitConfig) -> str:
 def with_split(s: Sample, cfg: SplitConfig, seed: int) -> Sample:
     return s.model_copy(update={"split": Split(assignment=assign(seed, s.source.group_key, cfg), seed=seed,
                                                strategy="group_hash", group_key=s.source.group_key)})
-
-
-def split(samples: Iterable[Sample], cfg: SplitConfig, seed: int) -> Iterator[Sample]:
-    for s in samples:
-        yield with_split(s, cfg, seed)

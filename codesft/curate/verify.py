@@ -1,33 +1,32 @@
-"""verify: run each solution with its tests in the sandbox, in batches through `run_many`.
+"""verify: run each solution with its tests in the sandbox, in batches, through one `Verifier` per run.
 
 Repair pairs: the fixed code must pass; the problematic code is run against the same tests and
 should fail (recorded in `before_status`, with a warning when it passes; the gate's `before_passes`
 policy then downgrades or rejects the record: it is no repair pair). Records without tests, or in a language the
 sandbox does not run, stay `unverified` — that is not a failure. A `cache` (dict-like, keyed by
 the hash of what is executed) lets a restarted run skip programs that already ran.
+
+Programs are built by `codesft.sandbox.programs.program_for`, the same function faults and eval use.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable, Iterator, MutableMapping
+from typing import Any, Callable, Iterable, Iterator, MutableMapping
 
 from codesft.curate.config import VerifyConfig
 from codesft.curate.gate import fork
+from codesft.sandbox.programs import program_for
+from codesft.sandbox.types import Program
 from codesft.schema import Sample, Verification, content_hash
 
-
-def _program_fields(code: str, sample: Sample) -> dict[str, Any]:
-    c = sample.code
-    body = f"{c.setup}\n{code}" if c.setup else code
-    # HumanEval-style tests define check(candidate); plain asserts must not get a check() call.
-    entry = c.entry_point if c.entry_point and "def check(" in (c.tests or "") else None
-    return {"code": body, "test": c.tests, "entry_point": entry}
+Cache = MutableMapping[str, dict]
 
 
-def program_key(fields: dict[str, Any], cfg: VerifyConfig) -> str:
-    return content_hash(fields["code"], fields["test"] or "", fields["entry_point"] or "",
-                        str(cfg.timeout_s), str(cfg.memory_mb))
+def program_key(program: Program, cfg: VerifyConfig) -> str:
+    """The cache key: what is executed and under which limits (not the program's id)."""
+    return content_hash(program.code, program.test or "", program.entry_point or "", str(cfg.timeout_s),
+                        str(cfg.memory_mb))
 
 
 def _needs_run(s: Sample) -> str | None:
@@ -52,30 +51,26 @@ def _verdict(result: Any) -> Verification:
     return Verification(status=status, passed=passed, total=total, runtime_s=0.0, reason=(result.reason or "")[:500])
 
 
-def verify_batch(batch: list[Sample], cfg: VerifyConfig, cache: MutableMapping[str, dict] | None = None) -> list[Sample]:
-    from codesft.sandbox import Limits, Program, run_many
-
-    cache = cache if cache is not None else {}
-    jobs: dict[str, dict[str, Any]] = {}  # key -> program fields
-    wanted: list[tuple[int, str, str]] = []  # (index in batch, "solution"|"before", key)
+def _plan(batch: list[Sample], cfg: VerifyConfig, cache: Cache) -> tuple[list[tuple[int, str, str]], dict[str, Program]]:
+    """What to run: (index, "solution"|"before", key) per wanted verdict, and the programs not cached yet."""
+    jobs: dict[str, Program] = {}
+    wanted: list[tuple[int, str, str]] = []
     for i, s in enumerate(batch):
         if _needs_run(s) is not None:
             continue
         for role, code in (("solution", s.code.solution), ("before", s.code.before)):
             if not code:
                 continue
-            fields = _program_fields(code, s)
-            key = program_key(fields, cfg)
+            program = program_for(s, code)
+            key = program_key(program, cfg)
             wanted.append((i, role, key))
             if key not in cache:
-                jobs[key] = fields
-    if jobs:
-        limits = Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
-        programs = [Program(id=k, **f) for k, f in sorted(jobs.items())]
-        for result in run_many(programs, limits=limits, workers=cfg.workers):
-            cache[result.id] = _verdict(result).model_dump(mode="json")
+                jobs[key] = program.model_copy(update={"id": key})
+    return wanted, jobs
+
+
+def _apply(batch: list[Sample], verdicts: dict[tuple[int, str], Verification]) -> list[Sample]:
     out = []
-    verdicts: dict[tuple[int, str], Verification] = {(i, role): Verification(**cache[key]) for i, role, key in wanted}
     for i, s in enumerate(batch):
         s = s.model_copy(deep=True)
         s.source.stage = "verify"
@@ -96,6 +91,23 @@ def verify_batch(batch: list[Sample], cfg: VerifyConfig, cache: MutableMapping[s
     return out
 
 
+def verify_batch(batch: list[Sample], cfg: VerifyConfig, cache: Cache | None = None, pool: Any = None) -> list[Sample]:
+    """Verdicts for one batch (copies, in order). `pool`: the run's `SandboxPool`; without one, this batch
+    starts and stops its own workers (fine for one record, wasteful per batch of a run: use a `Verifier`)."""
+    from codesft.sandbox import run_many
+
+    cache = cache if cache is not None else {}
+    wanted, jobs = _plan(batch, cfg, cache)
+    if jobs:
+        programs = [jobs[k] for k in sorted(jobs)]
+        results = (pool.imap(programs) if pool is not None
+                   else run_many(programs, limits=cfg.sandbox_settings().limits(), workers=cfg.workers))
+        for result in results:
+            cache[result.id] = _verdict(result).model_dump(mode="json")
+    verdicts = {(i, role): Verification(**cache[key]) for i, role, key in wanted}
+    return _apply(batch, verdicts)
+
+
 def mark_unverified(s: Sample, reason: str = "verification disabled") -> Sample:
     """What the verify stage does when it is disabled."""
     s = fork(s)
@@ -104,28 +116,58 @@ def mark_unverified(s: Sample, reason: str = "verification disabled") -> Sample:
     return s
 
 
-def verify(samples: Iterable[Sample], cfg: VerifyConfig, cache: MutableMapping[str, dict] | None = None,
-           on_batch=None) -> Iterator[Sample]:
-    """Batches of `cfg.batch_size` go to the sandbox together; order of records is preserved.
-    `on_batch(cache)` is called after each batch (the pipeline persists the cache there).
-    When enabled, the sandbox canary runs here, at the call, before any record is read: a sandbox that
-    fails correct programs would reject good records as `failed`. It raises HarnessFault."""
-    if cfg.enabled:
-        from codesft.sandbox import Limits
-        from codesft.sandbox.canary import check_sandbox
+class Verifier:
+    """The verify stage for one run: its limits, one sandbox pool (warm workers reused by every batch) and
+    the verdict cache. Use it as a context manager: entering runs the sandbox canary (a sandbox that fails
+    correct programs would reject good records as `failed`; it raises HarnessFault before any record is
+    run), leaving stops the workers. When `cfg.enabled` is false nothing is started and every record is
+    marked `unverified`."""
 
-        check_sandbox(Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb), workers=cfg.workers)
-    return _verify_batches(samples, cfg, cache, on_batch)
+    def __init__(self, cfg: VerifyConfig, cache: Cache | None = None) -> None:
+        self.cfg = cfg
+        self.cache: Cache = cache if cache is not None else {}
+        self.pool: Any = None
+
+    def __enter__(self) -> "Verifier":
+        if self.cfg.enabled:
+            from codesft.sandbox import SandboxPool
+            from codesft.evaluate.canary import check_sandbox
+
+            limits = self.cfg.sandbox_settings().limits()
+            check_sandbox(limits, workers=self.cfg.workers)
+            self.pool = SandboxPool(limits, self.cfg.workers).__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def verify_batch(self, batch: list[Sample]) -> list[Sample]:
+        if not self.cfg.enabled:
+            return [mark_unverified(s) for s in batch]
+        if self.pool is None:
+            raise RuntimeError("Verifier used outside its `with` block (or after close())")
+        return verify_batch(batch, self.cfg, self.cache, self.pool)
 
 
-def _verify_batches(samples: Iterable[Sample], cfg: VerifyConfig, cache: MutableMapping[str, dict] | None,
-                    on_batch) -> Iterator[Sample]:
-    it = iter(samples)
-    while batch := list(itertools.islice(it, cfg.batch_size)):
-        if not cfg.enabled:
-            for s in batch:
-                yield mark_unverified(s)
-            continue
-        yield from verify_batch(batch, cfg, cache)
-        if on_batch is not None:
-            on_batch(cache)
+def verify(samples: Iterable[Sample], cfg: VerifyConfig, cache: Cache | None = None,
+           on_batch: Callable[[Cache], None] | None = None) -> Iterator[Sample]:
+    """Batches of `cfg.batch_size` through one `Verifier`; order of records is preserved. `on_batch(cache)`
+    is called after each batch (the pipeline persists the cache there). When enabled, the canary runs here,
+    at the call, before any record is read (HarnessFault)."""
+    verifier = Verifier(cfg, cache).__enter__()
+    return _verify_batches(samples, verifier, on_batch)
+
+
+def _verify_batches(samples: Iterable[Sample], verifier: Verifier,
+                    on_batch: Callable[[Cache], None] | None) -> Iterator[Sample]:
+    with verifier:
+        it = iter(samples)
+        while batch := list(itertools.islice(it, verifier.cfg.batch_size)):
+            yield from verifier.verify_batch(batch)
+            if on_batch is not None and verifier.cfg.enabled:
+                on_batch(verifier.cache)

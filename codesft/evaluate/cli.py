@@ -28,7 +28,7 @@ def run_cmd(ctx: typer.Context,
     from codesft.evaluate.problems_types import BenchmarkError
     from codesft.evaluate.runner import run_eval
     from codesft.models import ModelSourceError
-    from codesft.sandbox.canary import HarnessFault
+    from codesft.evaluate.canary import HarnessFault
 
     try:
         cfg = load_config(EvalConfig, config, parse_cli_overrides(list(ctx.args), EvalConfig))
@@ -57,8 +57,8 @@ def score_cmd(
     benchmark: str = typer.Option(..., "--benchmark", help="humaneval, humaneval+, mbpp[:split], jsonl:PATH, bundle:PATH."),
     samples: str = typer.Option(..., "--samples", help="JSONL with task_id + completion (human-eval) or task_id + solution (evalplus)."),
     out: str = typer.Option(..., "--out", help="Output directory."),
-    timeout_s: float = typer.Option(10.0, "--timeout-s", help="Sandbox wall-clock limit per program."),
-    memory_mb: int = typer.Option(2048, "--memory-mb", help="Sandbox address-space limit per program."),
+    timeout_s: Optional[float] = typer.Option(None, "--timeout-s", help="Sandbox wall-clock limit per program; default as `eval run` (EvalConfig)."),
+    memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="Sandbox address-space limit per program; default as `eval run` (EvalConfig)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Sandbox workers."),
     sanitize: bool = typer.Option(False, "--sanitize/--no-sanitize", help="Extract code from chatty answers first (off: run exactly what human-eval/evalplus would)."),
     text_metrics: bool = typer.Option(True, "--text-metrics/--no-text-metrics", help="BLEU/CodeBLEU against references."),
@@ -68,7 +68,7 @@ def score_cmd(
     must be a sample or blank; any other line stops the command (exit 2, nothing written), named by line number."""
     from codesft.evaluate.problems_types import BenchmarkError
     from codesft.evaluate.runner import score_samples
-    from codesft.sandbox.canary import HarnessFault
+    from codesft.evaluate.canary import HarnessFault
 
     try:
         score_samples(benchmark, samples, out, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers,

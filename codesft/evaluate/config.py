@@ -7,12 +7,13 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from codesft.config import CommandConfig
+from codesft.sandbox.types import SandboxMemory, SandboxTimeout, SandboxWorkers, UsesSandbox
 
 # Codex/human-eval convention for completion mode: stop at the next top-level statement.
 COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert "]
 
 
-class EvalConfig(CommandConfig):
+class EvalConfig(UsesSandbox, CommandConfig):
     model: str | None = Field(default=None, description="Model: hub id, local directory, .gguf file, offline:qwen2.5-coder-0.5b-instruct, or the served model name for --backend openai.")
     backend: Literal["transformers", "openai"] = Field(default="transformers", description="Generation backend: local transformers, or an OpenAI-compatible server at --base-url.")
     base_url: str | None = Field(default=None, description="OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1 (backend openai).")
@@ -34,9 +35,10 @@ class EvalConfig(CommandConfig):
     request_timeout_s: float = Field(default=120.0, gt=0, description="Timeout per HTTP request (openai backend).")
     max_retries: int = Field(default=3, ge=0, description="Retries on connection errors, timeouts, 429 and 5xx (openai backend).")
     logprobs: bool = Field(default=False, description="Record mean token log-probabilities (n@k ranking): asked of the server (openai backend), computed locally (transformers; always on when n > 1).")
-    timeout_s: float = Field(default=10.0, gt=0, description="Sandbox wall-clock limit per program (a benchmark may raise it, e.g. HumanEval+).")
-    memory_mb: int = Field(default=2048, ge=64, description="Sandbox address-space limit per program.")
-    workers: int | None = Field(default=None, ge=1, description="Sandbox worker processes; default: the sandbox's own default.")
+    # The sandbox settings every command shares (codesft.sandbox.types.SandboxSettings).
+    timeout_s: SandboxTimeout
+    memory_mb: SandboxMemory
+    workers: SandboxWorkers
     ks: list[PositiveInt] = Field(default_factory=lambda: [1, 10, 100], description="k values for pass@k (reported where n >= k).")
     n_at_k: list[str] = Field(default_factory=lambda: ["1@10", "5@10", "10@100"], description="n@k pairs as 'n@k' (reported where samples >= k).")
     ranking: Literal["logprob", "public_tests"] = Field(default="public_tests", description="n@k ranking: mean log-probability, or passing the prompt's public examples first (then log-probability).")

@@ -1,8 +1,9 @@
 """Run candidate programs against a problem's suites in the sandbox and fold the results into one verdict.
 
 Each (sample, suite) is one sandbox Program; programs are grouped by their limits (a benchmark may need more
-time or memory than the run's default, e.g. HumanEval+) and run through `codesft.sandbox.run_many`. A sample
-passes when every suite passes. A sample with no code (failed request, empty answer) is not run: it is a
+time or memory than the run's default, e.g. HumanEval+) and every group runs on the run's one `SandboxPool`.
+A problem's `setup` (a curated record's) goes before the candidate code, through the same
+`codesft.sandbox.programs.with_setup` that curate's verify uses. A sample passes when every suite passes. A sample with no code (failed request, empty answer) is not run: it is a
 failed sample with its reason.
 """
 
@@ -36,10 +37,12 @@ def _limits_for(suite, base: Any) -> Any:
 
 def programs_for(job: Job, base_limits: Any) -> list[tuple[Any, Any]]:
     from codesft.sandbox import Program
+    from codesft.sandbox.programs import with_setup
 
     out = []
+    code = with_setup(job.problem.setup, job.code)
     for suite in job.problem.suites:
-        prog = Program(id=f"{job.key}{SEP}{suite.name}", code=job.code, test=suite.test, tests=suite.tests,
+        prog = Program(id=f"{job.key}{SEP}{suite.name}", code=code, test=suite.test, tests=suite.tests,
                        entry_point=job.problem.entry_point if suite.call_check else None)
         out.append((prog, _limits_for(suite, base_limits)))
     return out
@@ -48,10 +51,12 @@ def programs_for(job: Job, base_limits: Any) -> list[tuple[Any, Any]]:
 def public_programs(job: Job, base_limits: Any) -> list[Any]:
     """The prompt's own examples as a separate program (ranking signal for n@k; never part of the verdict)."""
     from codesft.sandbox import Program
+    from codesft.sandbox.programs import with_setup
 
     if not job.problem.public_tests or not job.code.strip():
         return []
-    return [Program(id=f"{job.key}{SEP}__public__", code=job.code, tests=list(job.problem.public_tests))]
+    return [Program(id=f"{job.key}{SEP}__public__", code=with_setup(job.problem.setup, job.code),
+                    tests=list(job.problem.public_tests))]
 
 
 def fold(job: Job, results: dict[str, Any]) -> dict[str, Any]:
@@ -87,16 +92,11 @@ def no_code_verdict(job: Job) -> dict[str, Any]:
     return {"status": "error", "reason": job.no_code_reason, "suites": suites, "tests": tests, "exec_time_s": 0.0}
 
 
-def execute_jobs(jobs: Iterable[Job], base_limits: Any, workers: int | None = None, public: bool = False,
-                 on_done: Callable[[Job, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Run every job; call on_done(job, verdict) as each sample completes (for streaming results to disk)."""
-    from codesft.sandbox import run_many
-
-    jobs = list(jobs)
-    by_key = {j.key: j for j in jobs}
+def _plan(jobs: list[Job], base_limits: Any, public: bool,
+          on_done: Callable[[Job, dict[str, Any]], None] | None) -> tuple[dict[str, dict], dict[str, int], dict[Any, list]]:
+    """Verdicts of the jobs with no code, programs left to run per job, and the programs grouped by limits."""
     verdicts: dict[str, dict[str, Any]] = {}
     pending: dict[str, int] = {}
-    collected: dict[str, dict[str, Any]] = defaultdict(dict)
     groups: dict[Any, list[Any]] = defaultdict(list)
     for job in jobs:
         if not job.code.strip():
@@ -111,19 +111,34 @@ def execute_jobs(jobs: Iterable[Job], base_limits: Any, workers: int | None = No
             groups[limits].append(prog)
         for prog in pub:
             groups[base_limits].append(prog)
-    for limits, progs in groups.items():
-        for res in run_many(progs, limits=limits, workers=workers):
-            key, _, suite = res.id.rpartition(SEP)
-            collected[key][res.id] = res
-            pending[key] -= 1
-            if pending[key] == 0:
-                job = by_key[key]
-                v = fold(job, collected[key])
-                pub_res = collected[key].get(f"{key}{SEP}__public__")
-                if pub_res is not None:
-                    v["public_pass"] = pub_res.status == "passed"
-                verdicts[key] = v
-                del collected[key]
-                if on_done:
-                    on_done(job, v)
+    return verdicts, pending, groups
+
+
+def execute_jobs(jobs: Iterable[Job], base_limits: Any, workers: int | None = None, public: bool = False,
+                 on_done: Callable[[Job, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Run every job; call on_done(job, verdict) as each sample completes (for streaming results to disk)."""
+    from codesft.sandbox import SandboxPool
+
+    jobs = list(jobs)
+    by_key = {j.key: j for j in jobs}
+    verdicts, pending, groups = _plan(jobs, base_limits, public, on_done)
+    collected: dict[str, dict[str, Any]] = defaultdict(dict)
+    if not groups:
+        return verdicts
+    with SandboxPool(base_limits, workers) as pool:  # one pool for the run; each limit group reuses it
+        for limits, progs in groups.items():
+            for res in pool.imap(progs, limits=limits):
+                key, _, suite = res.id.rpartition(SEP)
+                collected[key][res.id] = res
+                pending[key] -= 1
+                if pending[key] == 0:
+                    job = by_key[key]
+                    v = fold(job, collected[key])
+                    pub_res = collected[key].get(f"{key}{SEP}__public__")
+                    if pub_res is not None:
+                        v["public_pass"] = pub_res.status == "passed"
+                    verdicts[key] = v
+                    del collected[key]
+                    if on_done:
+                        on_done(job, v)
     return verdicts

@@ -11,7 +11,8 @@ data on the Problem/Suite; the executor only turns suites into sandbox Programs 
   `tests` are the three asserts, run independently so the per-test outcome feeds the test-case average.
 - `jsonl:PATH` / a `.jsonl` path: eval-question records (HumanEval-style, MBPP-style, or the curation
   issue's own shape: `prompt|question|instruction`, `solution`, `tests`, `entry_point`, `category`).
-- `bundle:PATH`: the `test` split of a curated bundle (`codesft.export.bundle.load_bundle`).
+- `bundle:PATH`: the `test` split of a curated bundle (`codesft.bundle.load_bundle`); each record runs as
+  curate's verify ran it (`codesft.sandbox.programs.program_for`: its `setup` before the code, its tests after).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, Iterable
 
 from codesft.evaluate.plus_harness import plus_suite
 from codesft.evaluate.problems_types import Benchmark, BenchmarkError, Problem, Suite
+from codesft.sandbox.programs import check_entry, program_for
 
 
 def _data_path(name: str) -> Path:
@@ -193,7 +195,7 @@ def problem_from_record(r: dict[str, Any], where: str) -> Problem:
 
 def _problem_from_parts(task_id: str, prompt: str | None, question: str | None, reference: str | None,
                         tests: str, entry_point: str | None, category: str) -> Problem:
-    call_check = bool(entry_point) and re.search(r"^def\s+check\s*\(", tests, re.M) is not None
+    call_check = check_entry(entry_point, tests) is not None
     split = None if call_check else _split_asserts(tests)
     suite = Suite("base", tests=split) if split else Suite("base", test=tests, call_check=call_check)
     instruction = question or ""
@@ -220,7 +222,7 @@ def load_jsonl(path: Path) -> Benchmark:
 def _bundle_samples(path: Path) -> Iterable[Any]:
     """The test split of a bundle (a version dir, or a name dir: its highest version), or of a bare
     samples.jsonl without a manifest (a hand-made split)."""
-    from codesft.export.bundle import load_bundle
+    from codesft.bundle import load_bundle
     from codesft.schema import Sample
 
     if (path / "manifest.json").is_file() or any(path.glob("v*/manifest.json")):
@@ -236,6 +238,17 @@ def _bundle_samples(path: Path) -> Iterable[Any]:
                 yield s
 
 
+def _bundle_problem(s: Any) -> Problem:
+    """A curated record as a problem whose programs are the ones `program_for` builds for verify: its tests
+    after the code, check() only when they define one, and its `setup` before the code (Problem.setup)."""
+    code = s.code
+    program = program_for(s, code.solution or "")
+    problem = _problem_from_parts(s.sample_id, code.prompt, s.user_text() or None, code.solution, program.test or "",
+                                  code.entry_point, s.metadata.category)
+    problem.setup = code.setup or None
+    return problem
+
+
 def load_bundle_test_split(path: Path) -> Benchmark:
     if not path.exists():
         raise BenchmarkError(f"bundle not found: {path}")
@@ -245,13 +258,9 @@ def load_bundle_test_split(path: Path) -> Benchmark:
     for s in _bundle_samples(path):
         seen += 1
         h.update(s.sample_id.encode())
-        code = s.code
-        if code is None or not code.tests:
+        if s.code is None or not s.code.tests:
             continue  # nothing executable to score against
-        question = s.user_text() or None
-        tests = (code.setup + "\n" if code.setup else "") + code.tests
-        problems.append(_problem_from_parts(s.sample_id, code.prompt, question, code.solution, tests,
-                                            code.entry_point, s.metadata.category))
+        problems.append(_bundle_problem(s))
     if not problems:
         # Fail closed: a run over no problem would report a score of nothing and exit 0.
         raise BenchmarkError(f"bundle {path}: its test split has {seen} record(s) and none with tests to run; "

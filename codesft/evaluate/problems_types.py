@@ -32,6 +32,7 @@ class Problem:
     category: str = "all"
     public_tests: list[str] = field(default_factory=list)  # examples visible in the prompt (n@k ranking)
     prepend_prompt: bool = True        # completion mode: the program is prompt + completion
+    setup: str | None = None           # runs before the candidate code (a curated record's `setup`), as in verify
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from codesft.evaluate.results import atomic_write_text
+from codesft.evaluate.results import SampleResult, atomic_write_text
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
@@ -56,14 +56,14 @@ def _metric_rows(summary: dict[str, Any]) -> str:
         + "".join(rows) + "</table>"
 
 
-def write_report(out: Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> Path:
+def write_report(out: Path, summary: dict[str, Any], results: list[SampleResult]) -> Path:
     cats = [(c, v.get("pass@1", {}).get("value", 0.0)) for c, v in summary.get("per_category", {}).items()]
     statuses = summary.get("status_counts", {})
     total = max(1, sum(statuses.values()))
-    failing = [r for r in results if not r["passed"]][:200]
+    failing = [r for r in results if not r.passed][:200]
     sample_rows = "".join(
-        f"<details><summary class='fail'>{_e(r['key'])}: {_e(r['status'])} — {_e((r.get('reason') or '')[:160])}"
-        f"</summary><b>code</b><pre>{_e(r.get('code') or '')}</pre><b>raw output</b><pre>{_e(r.get('raw_output') or '')}"
+        f"<details><summary class='fail'>{_e(r.key)}: {_e(r.status)} — {_e((r.reason or '')[:160])}"
+        f"</summary><b>code</b><pre>{_e(r.code or '')}</pre><b>raw output</b><pre>{_e(r.raw_output or '')}"
         f"</pre></details>" for r in failing)
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>codesft eval report</title>
 <style>{_CSS}</style></head><body>

@@ -9,6 +9,43 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from pydantic import BaseModel, ConfigDict
+
+
+class SampleResult(BaseModel):
+    """One line of results.jsonl: a sample's generation and its sandbox verdict.
+
+    Numbers are kept as they were measured (`int | float`: a 0 stays 0), so the file is written byte for byte
+    as before these records were typed; readers of old files get the same keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str
+    sample_index: int
+    key: str
+    category: str
+    prompt: str
+    raw_output: str
+    code: str
+    sanitize: str
+    reference: str | None
+    status: str
+    passed: bool
+    reason: str | None
+    suites: dict[str, Any]
+    tests: list[Any]
+    public_pass: bool | None
+    gen_time_s: int | float
+    exec_time_s: int | float
+    n_tokens: int
+    mean_logprob: int | float | None
+    finish_reason: str | None
+    generation_error: str | None
+
+    def ranking(self) -> dict[str, Any]:
+        """What the n@k ranking reads (codesft.evaluate.metrics.n_at_k)."""
+        return {"passed": self.passed, "mean_logprob": self.mean_logprob, "public_pass": self.public_pass}
+
 
 def read_jsonl(path: Path, strict: bool = False) -> list[dict[str, Any]]:
     """The records of a JSONL file ([] when there is none). Not strict (the append-only resume files): a line
@@ -82,8 +119,9 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def atomic_write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records))
+def atomic_write_jsonl(path: Path, records: Iterable[dict[str, Any] | BaseModel]) -> None:
+    rows = (r.model_dump() if isinstance(r, BaseModel) else r for r in records)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

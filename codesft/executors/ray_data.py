@@ -1,7 +1,7 @@
 """Ray Data back-end (the `ray` extra): the same batch functions over a Ray cluster.
 
-Items cross the process boundary pickled (the pipeline's batch functions take JSON lines and return
-lines plus small side records, see `codesft.curate.batches`), so any picklable batch function runs
+Items cross the process boundary pickled (the curate driver's batch functions take JSON lines and return
+lines plus small side records, see `codesft.curate.driver`), so any picklable batch function runs
 unchanged. Imported only when `executor: ray` is chosen; the test suite checks that it writes the same bundle
 bytes as the local executor.
 """

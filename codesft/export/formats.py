@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from codesft.pairs import NotPaired, pair_messages, plain_messages
 from codesft.schema import Sample
 
 
@@ -23,13 +24,10 @@ def sample_dict(s: Sample) -> dict[str, Any]:
 
 
 def _plain_messages(d: dict[str, Any]) -> list[dict[str, str]]:
-    messages = d["messages"]
-    if any(m.get("tool_calls") or m["role"] == "tool" for m in messages):
-        raise NotExportable("has tool calls (see hf_tool_calling)")
-    msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
-    if not any(m["role"] == "user" for m in msgs) or not msgs or msgs[-1]["role"] != "assistant":
-        raise NotExportable("needs a user turn and must end with an assistant turn")
-    return msgs
+    try:
+        return plain_messages(d["messages"])
+    except NotPaired as exc:
+        raise NotExportable(str(exc)) from None
 
 
 def openai_chat_row(d: dict[str, Any]) -> dict[str, Any]:
@@ -79,23 +77,11 @@ def alpaca_row(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def dpo_row(d: dict[str, Any]) -> dict[str, Any]:
-    fault, code = d.get("fault"), d.get("code")
-    if fault is None:
-        raise NotExportable("no incorrect variant (fault) attached")
-    if not code or not code.get("solution"):
-        raise NotExportable("no solution")
-    msgs = _plain_messages(d)
-    answer = msgs[-1]["content"]
-    correct, incorrect = code["solution"], fault["incorrect"]
-    lang = code["language"]
-    if correct.strip() and correct.strip() in answer:
-        chosen, rejected = answer, answer.replace(correct.strip(), incorrect.strip())
-    else:
-        chosen, rejected = (f"```{lang}\n{correct.rstrip()}\n```", f"```{lang}\n{incorrect.rstrip()}\n```")
-    if chosen == rejected:
-        raise NotExportable("incorrect variant equals the solution")
-    return {"prompt": msgs[:-1], "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}]}
+    # The pair `train --method dpo` trains on too (codesft.pairs).
+    try:
+        return pair_messages(d).row()
+    except NotPaired as exc:
+        raise NotExportable(str(exc)) from None
 
 
 def parquet_row_dict(d: dict[str, Any], record_json: str | None = None) -> dict[str, Any]:

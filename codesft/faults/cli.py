@@ -23,7 +23,9 @@ similar one that fails the tests, and write a new bundle version whose records c
 """
 
 
+# size: holds the command below
 def register(app: typer.Typer) -> None:
+    # size: mostly typer option declarations, one per flag; the body after them is short
     @app.command("faults", help=HELP, no_args_is_help=True)
     def faults_cmd(
         args: list[str] = typer.Argument(..., metavar="BUNDLE_DIR | diff CORRECT.py INCORRECT.py"),
@@ -39,6 +41,8 @@ def register(app: typer.Typer) -> None:
         version: Optional[str] = typer.Option(None, help="Version of the new bundle (default: <version>+faults)."),
         no_verify: bool = typer.Option(False, "--no-verify", help="Do not run variants in the sandbox."),
         workers: Optional[int] = typer.Option(None, help="Sandbox workers."),
+        timeout_s: Optional[float] = typer.Option(None, "--timeout-s", help="Sandbox wall-clock limit per program (default 10)."),
+        memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="Sandbox address-space limit per program (default 2048)."),
     ) -> None:
         if args[0] == "diff":
             if len(args) != 3:
@@ -54,6 +58,7 @@ def register(app: typer.Typer) -> None:
         overrides = {key: value for key, value in dict(
             generator=generator, k=k, teacher_url=teacher_url, teacher_model=teacher_model, model=model,
             embedder=embedder, seed=seed, out=str(out) if out else None, version=version, workers=workers,
+            timeout_s=timeout_s, memory_mb=memory_mb,
         ).items() if value is not None}
         if no_verify:
             overrides["verify"] = False

@@ -7,9 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from codesft.config import CommandConfig
+from codesft.sandbox.types import SandboxMemory, SandboxTimeout, SandboxWorkers, UsesSandbox
 
 
-class FaultsConfig(CommandConfig):
+class FaultsConfig(UsesSandbox, CommandConfig):
     generator: Literal["mutation", "teacher", "local"] = Field(default="mutation", description="How variants are made.")
     k: int = Field(default=3, ge=1, le=64, description="Variants generated per sample (the most similar failing one is kept).")
     seed: int = Field(default=0, description="Seed for mutation choice and sampling.")
@@ -25,9 +26,10 @@ class FaultsConfig(CommandConfig):
     model: str | None = Field(default=None, description="Local model (path, hub id, offline:...) for generator=local.")
     embedder: str | None = Field(default=None, description="sentence-transformers model directory for cosine similarity; edit similarity otherwise.")
     verify: bool = Field(default=True, description="Run variants against the sample's tests in the sandbox; keep only failing ones.")
-    timeout_s: float = Field(default=10.0, gt=0, description="Sandbox wall-clock limit per variant.")
-    memory_mb: int = Field(default=1024, ge=64, description="Sandbox memory limit per variant.")
-    workers: int | None = Field(default=None, description="Sandbox worker processes (default: CPU count).")
+    # The sandbox settings every command shares (codesft.sandbox.types.SandboxSettings): same defaults as verify.
+    timeout_s: SandboxTimeout
+    memory_mb: SandboxMemory
+    workers: SandboxWorkers
     batch_size: int = Field(default=64, ge=1, description="Samples per generation + verification batch.")
     out: str | None = Field(default=None, description="Root directory for the new bundle (default: beside the input bundle).")
     version: str | None = Field(default=None, description="Version of the new bundle (default: <input version>+faults).")

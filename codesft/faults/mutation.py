@@ -115,6 +115,7 @@ def _whole_lines(src: _Source, node: ast.stmt) -> bool:
     return len(first[:indent].encode("utf-8")) == node.col_offset and (not tail or tail.startswith("#"))
 
 
+# size: one branch per mutation operator, each a few lines; splitting them apart would scatter the operator table
 def _edits(src: _Source, tree: ast.AST):
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):

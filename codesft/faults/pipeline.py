@@ -1,8 +1,9 @@
 """`generate_faults(bundle_path, config) -> Path`: read a bundle, attach faults, write a new bundle version.
 
 Per batch of samples: generate K candidates each -> drop non-parsing and identical ones -> run the
-survivors AND the correct solution against the sample's tests in the sandbox (one `run_many` for the
-whole batch; the correct solution is the control: if it does not pass, a failing variant proves
+survivors AND the correct solution against the sample's tests in the sandbox (one `imap` on the run's
+one `SandboxPool` per batch, programs built by `codesft.sandbox.programs.program_for` as curate's verify
+builds them; the correct solution is the control: if it does not pass, a failing variant proves
 nothing) -> keep failing variants -> pick the most similar -> diff spans -> `Sample.fault`.
 Samples with no surviving variant keep `fault = None` and are counted by reason in the new
 bundle's summary (`pipeline.faults`) and in the returned report. A sample without tests (or a run with
@@ -24,6 +25,7 @@ from codesft.faults.generators import Candidate, make_generator
 from codesft.faults.similarity import EmbeddingSimilarity, edit_similarity
 from codesft.faults.spans import diff_spans
 from codesft.pycode import parses
+from codesft.sandbox.programs import program_for
 from codesft.schema import Fault, Sample
 
 
@@ -54,54 +56,56 @@ def _same(a: str, b: str) -> bool:
     return a.strip() == b.strip()
 
 
-def program_fields(code: str, s: Sample) -> dict[str, Any]:
-    """Program fields for a code under the sample's tests; the same rules as curate's verify stage."""
-    c = s.code
-    body = f"{c.setup}\n{code}" if c.setup else code
-    entry = c.entry_point if c.entry_point and "def check(" in (c.tests or "") else None
-    return {"code": body, "test": c.tests, "entry_point": entry}
+def open_pool(config: FaultsConfig) -> Any:
+    """The run's one sandbox pool (the caller closes it), after the canary under the variants' limits: a
+    sandbox that fails correct programs would make every variant look like a verified fault. Raises
+    HarnessFault. None when the run does not verify."""
+    if not config.verify:
+        return None
+    from codesft.sandbox import SandboxPool
+    from codesft.evaluate.canary import check_sandbox
+
+    limits = config.sandbox_settings().limits()
+    check_sandbox(limits, workers=config.workers)
+    return SandboxPool(limits, config.workers).__enter__()
 
 
-def _check_sandbox(config: FaultsConfig) -> None:
-    """The sandbox canary under the variants' limits, once, before any variant runs: a sandbox that fails
-    correct programs would make every variant look like a verified fault. Raises HarnessFault."""
-    from codesft.sandbox import Limits
-    from codesft.sandbox.canary import check_sandbox
-
-    check_sandbox(Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb), workers=config.workers)
-
-
-def _verify(batch: list[Sample], cands: list[list[Candidate]], config: FaultsConfig) -> dict[str, Any]:
+def _verify(batch: list[Sample], cands: list[list[Candidate]], config: FaultsConfig, pool: Any) -> dict[str, Any]:
     """Sandbox statuses keyed "i:control" and "i:j" for samples that have tests."""
-    from codesft.sandbox import Limits, Program, run_many
+    from codesft.sandbox import run_many
 
     programs = []
     for i, (s, cs) in enumerate(zip(batch, cands)):
         if not s.code.tests or not cs:
             continue
-        programs.append(Program(id=f"{i}:control", **program_fields(s.code.solution, s)))
-        programs.extend(Program(id=f"{i}:{j}", **program_fields(c.code, s)) for j, c in enumerate(cs))
+        programs.append(program_for(s, s.code.solution, id=f"{i}:control"))
+        programs.extend(program_for(s, c.code, id=f"{i}:{j}") for j, c in enumerate(cs))
     if not programs:
         return {}
-    limits = Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb)
-    return {r.id: r for r in run_many(programs, limits=limits, workers=config.workers)}
+    if pool is not None:
+        return {r.id: r for r in pool.imap(programs)}
+    return {r.id: r for r in run_many(programs, limits=config.sandbox_settings().limits(), workers=config.workers)}
+
+
+def _valid_candidates(s: Sample, cs: list[Candidate]) -> list[Candidate]:
+    """The variants worth running: they parse, differ from the solution and from each other."""
+    seen: set[str] = set()
+    keep = []
+    for c in cs:
+        if parses(c.code) and not _same(c.code, s.code.solution) and c.code.strip() not in seen:
+            seen.add(c.code.strip())
+            keep.append(c)
+    return keep
 
 
 def attach_faults(batch: list[Sample], config: FaultsConfig, generator: Any, similarity: Any,
-                  report: FaultReport) -> list[Sample]:
-    """Faults for one batch of eligible samples (returns copies)."""
+                  report: FaultReport, pool: Any = None) -> list[Sample]:
+    """Faults for one batch of eligible samples (returns copies). `pool`: the run's `SandboxPool` (see
+    `open_pool`); without one, the batch starts its own sandbox workers."""
     raw = generator.generate(batch)
-    cands: list[list[Candidate]] = []
-    for s, cs in zip(batch, raw):
-        seen: set[str] = set()
-        keep = []
-        for c in cs:
-            if parses(c.code) and not _same(c.code, s.code.solution) and c.code.strip() not in seen:
-                seen.add(c.code.strip())
-                keep.append(c)
-        cands.append(keep)
-        report.candidates += len(cs)
-    results = _verify(batch, cands, config) if config.verify else {}
+    cands = [_valid_candidates(s, cs) for s, cs in zip(batch, raw)]
+    report.candidates += sum(len(cs) for cs in raw)
+    results = _verify(batch, cands, config, pool) if config.verify else {}
     out = []
     for i, (s, cs) in enumerate(zip(batch, cands)):
         s = s.model_copy(deep=True)
@@ -159,51 +163,60 @@ def _batches(samples: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
         yield batch
 
 
+def _with_faults(bundle: Any, config: FaultsConfig, report: FaultReport, pool: Any) -> Iterator[Sample]:
+    """Every record of the bundle, in order: eligible ones through `attach_faults`, all with the lineage."""
+    generator = make_generator(config)
+    similarity = EmbeddingSimilarity(config.embedder) if config.embedder else None
+    lineage = f"{bundle.name}@{bundle.version}"
+    for batch in _batches(bundle.samples(), config.batch_size):
+        eligible = [s for s in batch if _eligible(s, config)]
+        done = iter(attach_faults(eligible, config, generator, similarity, report, pool)) if eligible else iter(())
+        for s in batch:
+            s = next(done) if _eligible(s, config) else s
+            if lineage not in s.provenance.lineage:
+                s.provenance.lineage = [*s.provenance.lineage, lineage]
+            yield s
+
+
+def _stage(records: Iterator[Sample], staged: Path) -> Iterator[Sample]:
+    """Write the records to `staged` (constant memory), then read them back lazily."""
+    with staged.open("w", encoding="utf-8") as fh:
+        for s in records:
+            fh.write(s.to_json() + "\n")
+
+    def staged_records() -> Iterator[Sample]:
+        with staged.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield Sample.from_json(line)
+
+    return staged_records()
+
+
 def generate_faults(bundle_path: str | Path, config: FaultsConfig | dict | None = None,
                     report: FaultReport | None = None) -> Path:
     """Write a new version of the bundle whose eligible records carry `fault`; returns its path."""
-    from codesft.export.bundle import load_bundle, write_bundle
+    from codesft.bundle import load_bundle, write_bundle
 
     config = config if isinstance(config, FaultsConfig) else FaultsConfig.model_validate(config or {})
     path = Path(bundle_path)
     if not path.exists():
         raise FileNotFoundError(f"bundle not found: {path}")
     bundle = load_bundle(path)
-    if config.verify:
-        _check_sandbox(config)
-    generator = make_generator(config)
-    similarity = EmbeddingSimilarity(config.embedder) if config.embedder else None
     report = report if report is not None else FaultReport()
-    lineage = f"{bundle.name}@{bundle.version}"
-
-    def records() -> Iterator[Sample]:
-        for batch in _batches(bundle.samples(), config.batch_size):
-            eligible = [s for s in batch if _eligible(s, config)]
-            done = iter(attach_faults(eligible, config, generator, similarity, report)) if eligible else iter(())
-            for s in batch:
-                s = next(done) if _eligible(s, config) else s
-                if lineage not in s.provenance.lineage:
-                    s.provenance.lineage = [*s.provenance.lineage, lineage]
-                yield s
-
     bundle_config = dict(bundle.config())
     bundle_config["faults"] = config.model_dump(mode="json")
     version = config.version or f"{bundle.version}+faults"
     out_root = Path(config.out) if config.out else bundle.path.parent.parent
-    out_root.mkdir(parents=True, exist_ok=True)
-    # The report goes into the new bundle's summary, so the records are staged in a temp file first
-    # (constant memory) and the bundle is written once the counts are known.
-    with tempfile.TemporaryDirectory(dir=out_root, prefix=".faults-") as td:
-        staged = Path(td) / "samples.jsonl"
-        with staged.open("w", encoding="utf-8") as fh:
-            for s in records():
-                fh.write(s.to_json() + "\n")
-
-        def staged_records() -> Iterator[Sample]:
-            with staged.open(encoding="utf-8") as fh:
-                for line in fh:
-                    yield Sample.from_json(line)
-
-        return write_bundle(staged_records(), bundle.rejected(), out_root, bundle.name, version, bundle_config,
-                            parent_version=bundle.version, formats=bundle.manifest.get("formats"),
-                            stats={"faults": report.to_dict()})
+    pool = open_pool(config)  # one sandbox pool for the whole run; the canary runs before anything is written
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        # The report goes into the new bundle's summary, so the records are staged in a temp file first
+        # and the bundle is written once the counts are known.
+        with tempfile.TemporaryDirectory(dir=out_root, prefix=".faults-") as td:
+            staged = _stage(_with_faults(bundle, config, report, pool), Path(td) / "samples.jsonl")
+            return write_bundle(staged, bundle.rejected(), out_root, bundle.name, version, bundle_config,
+                                parent_version=bundle.version, formats=bundle.manifest.get("formats"),
+                                stats={"faults": report.to_dict()})
+    finally:
+        if pool is not None:
+            pool.close()

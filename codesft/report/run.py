@@ -47,6 +47,7 @@ def _bars(rows: list[tuple[str, float]]) -> str:
     return "".join(parts)
 
 
+# size: the report page is one linear HTML template, section after section
 def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) -> Path:
     manifest = _load(Path(info["fault_bundle"]) / "manifest.json") or _load(Path(info["bundle"]) / "manifest.json")
     counts = manifest.get("counts", {})

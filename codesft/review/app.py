@@ -123,7 +123,7 @@ class App:
             try:
                 edited, fields = apply_edit(s, body.edited_messages, body.edited_solution)
                 if "solution" in fields:
-                    v = reverify(edited, self.state.bundle.config)
+                    v = reverify(edited, self.state.bundle.config())
                     check_saveable(edited, v)
                     verification = v.model_dump(mode="json")
             except EditError as exc:
@@ -145,7 +145,7 @@ class App:
             except EditError as exc:
                 raise ApiError(422, str(exc)) from None
         try:
-            v = reverify(s, self.state.bundle.config)
+            v = reverify(s, self.state.bundle.config())
         except HarnessError as exc:
             raise ApiError(503, str(exc)) from None
         return {"sample_id": s.sample_id, "has_tests": has_tests(s), "verification": v.model_dump(mode="json")}

@@ -10,12 +10,12 @@ the database's content hash); the dataset report shows the same statistics.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from codesft.bundle import Bundle, load_bundle, prepare_dict, rejected_entry, write_prepared
+from codesft.curate.redact import redact_value
 from codesft.review.agreement import agreement
 from codesft.review.edits import EditError, apply_edit, check_saveable, reverify
 from codesft.review.store import ReviewStore, StoredDecision, content_sha256, latest
@@ -30,48 +30,19 @@ class ApplyError(RuntimeError):
         self.user_error = user_error
 
 
-# ---- The bundle coupling: everything review needs from the bundle reader/writer lives in these two
-# ---- functions, so moving the bundle code (codesft/export/bundle.py today) touches only them.
-@dataclass
-class BundleRef:
-    path: Path
-    name: str
-    version: str
-    manifest: dict[str, Any]
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self.manifest.get("config") or {})
-
-    @property
-    def samples_path(self) -> Path:
-        return self.path / "samples.jsonl"
-
-    def rejected(self) -> Iterator[dict[str, Any]]:
-        from codesft.export.bundle import load_bundle
-
-        return load_bundle(self.path).rejected()
-
-
-def open_bundle(path: str | Path) -> BundleRef:
-    """The bundle at `path` (a version dir, or a name dir: its highest version)."""
-    from codesft.export.bundle import load_bundle
-
+def open_bundle(path: str | Path) -> Bundle:
+    """The bundle at `path` (a version dir, or a name dir: its highest version). FileNotFoundError when there
+    is none; ValueError when its manifest is not JSON or not a bundle manifest (checked here, before use)."""
     b = load_bundle(path)
-    return BundleRef(path=b.path, name=b.name, version=b.version, manifest=b.manifest)
+    _ = b.meta  # validates the manifest
+    return b
 
 
-def write_version(parent: BundleRef, records: Iterator[dict[str, Any]], rejected: Iterator[dict[str, Any]],
+def write_version(parent: Bundle, records: Iterator[dict[str, Any]], rejected: Iterator[dict[str, Any]],
                   version: str, stats: dict[str, Any], manifest_extra: dict[str, Any]) -> Path:
     """Write `version` beside `parent` from records in their JSON form (kept or rejected)."""
-    from codesft.export.bundle import prepare_dict, rejected_entry, write_prepared
-
-    formats = parent.manifest.get("formats")
-    config = parent.config
+    formats = parent.meta.formats
+    config = parent.config()
 
     def prepared() -> Iterator[dict[str, Any]]:
         for d in records:
@@ -80,16 +51,17 @@ def write_version(parent: BundleRef, records: Iterator[dict[str, Any]], rejected
             yield prepare_dict(d, formats, config)
 
     def all_rejected() -> Iterator[dict[str, Any]]:
-        yield from parent.rejected()
+        # The writer writes entries as given: nothing rejected leaves in clear, so each is redacted here
+        # (the parent's were redacted when it was written; redacting them again changes nothing).
+        yield from (redact_value(e) for e in parent.rejected())
         for d in rejected:
             review = d["quality"]["review"]
             entry = rejected_entry(d)
             entry.update({"reason": f"review:{review['reason']}", "reviewer": review["reviewer"], "stage": "review"})
-            yield entry
+            yield redact_value(entry)
 
     return write_prepared(prepared(), all_rejected(), parent.path.parent.parent, parent.name, version, config,
                           parent_version=parent.version, formats=formats, stats=stats, manifest_extra=manifest_extra)
-# ---- end of the bundle coupling.
 
 
 def next_version(version: str) -> str:
@@ -162,7 +134,7 @@ def apply_reviews(bundle_dir: str | Path, db_path: str | Path, version: str | No
     """Write the next version of the bundle with the database's decisions; returns (path, review stats)."""
     try:
         parent = open_bundle(bundle_dir)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise ApplyError(str(exc)) from None
     store = ReviewStore(db_path, create=False)
     decisions = store.decisions(bundle=parent.key)
@@ -179,13 +151,13 @@ def apply_reviews(bundle_dir: str | Path, db_path: str | Path, version: str | No
     # Pass 1: the reviewed records (a human-sized number) are transformed and kept; the rest is counted.
     reviewed: dict[str, dict[str, Any]] = {}
     n_records = 0
-    for d in _read_records(parent):
+    for d in parent.records():
         n_records += 1
         decision = counted.get(d["sample_id"])
         if decision is not None:
             progress(f"  {decision.decision}: {d['sample_id']} ({decision.reviewer})")
             s = reviewed_record(Sample.model_validate(d), decision, per_record[d["sample_id"]], db_hash,
-                                parent.key, parent.config)
+                                parent.key, parent.config())
             reviewed[d["sample_id"]] = s.model_dump(mode="json")
     unmatched = sorted(set(counted) - set(reviewed))
     if unmatched:
@@ -194,24 +166,13 @@ def apply_reviews(bundle_dir: str | Path, db_path: str | Path, version: str | No
     stats = review_stats(decisions, counted, Path(db_path), db_hash, n_records)
     stats["parent_version"] = parent.version
     # Pass 2: stream every record; one nobody reviewed passes through unchanged, byte for byte.
-    records = (reviewed.get(d["sample_id"], d) for d in _read_records(parent))
+    records = (reviewed.get(d["sample_id"], d) for d in parent.records())
     rejected = iter([d for d in reviewed.values() if d["quality"]["decision"] == "rejected"])
     path = write_version(parent, records, rejected, target, {**_parent_pipeline_stats(parent), "review": stats},
                          {"review": stats})
     return path, stats
 
 
-def _read_records(parent: BundleRef) -> Iterator[dict[str, Any]]:
-    with parent.samples_path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
-
-
-def _parent_pipeline_stats(parent: BundleRef) -> dict[str, Any]:
+def _parent_pipeline_stats(parent: Bundle) -> dict[str, Any]:
     """The parent's pipeline statistics (dedup, balance, ...), carried into the new summary."""
-    summary = parent.path / "summary.json"
-    if not summary.is_file():
-        return {}
-    return {k: v for k, v in (json.loads(summary.read_text(encoding="utf-8")).get("pipeline") or {}).items()
-            if k != "review"}
+    return {k: v for k, v in (parent.summary().get("pipeline") or {}).items() if k != "review"}

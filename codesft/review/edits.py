@@ -1,8 +1,8 @@
 """Reviewer edits and their re-verification, shared by the web app (at save time) and `review apply`.
 
 An edit may change the assistant answer(s) and/or the solution. An edited solution runs with the record's
-tests in the sandbox, through the verify stage's own `verify_batch` (same program assembly, same limits as
-the bundle's curate run); it may be saved only when it passes, or when the record has no tests.
+tests in the sandbox, through the verify stage's own `Verifier` (same program assembly, `program_for`, and
+the same sandbox settings as the bundle's curate run); it may be saved only when it passes, or when the record has no tests.
 """
 
 from __future__ import annotations
@@ -82,17 +82,16 @@ def apply_edit(s: Sample, edited_messages: list[dict[str, Any]] | None, edited_s
 
 def reverify(s: Sample, bundle_config: dict[str, Any]) -> Verification:
     """Run the record's (edited) solution with its tests; `unverified` when it has none."""
-    from codesft.curate.verify import verify_batch
-    from codesft.sandbox import Limits
-    from codesft.sandbox.canary import check_sandbox
+    from codesft.curate.verify import Verifier
 
     probe = s.model_copy(deep=True)
-    probe.quality.decision = "accepted"  # verify_batch skips rejected records; the verdict is all we want
+    probe.quality.decision = "accepted"  # verify skips rejected records; the verdict is all we want
     cfg = verify_config(bundle_config)
     try:
-        # The canary (once per process and limits): a broken sandbox must not refuse a good edit as failing.
-        check_sandbox(Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb), workers=cfg.workers)
-        return verify_batch([probe], cfg)[0].quality.verification
+        # Entering runs the canary (once per process and limits): a broken sandbox must not refuse a good
+        # edit as failing.
+        with Verifier(cfg) as verifier:
+            return verifier.verify_batch([probe])[0].quality.verification
     except Exception as exc:  # noqa: BLE001 - any sandbox failure is the harness's, not the record's
         raise HarnessError(f"the sandbox could not run the edited solution: {exc}") from exc
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codesft.review.apply import BundleRef, open_bundle
+from codesft.bundle import Bundle
+from codesft.review.apply import open_bundle
 from codesft.review.queue import QueueEntry, build_queue, flags_of, matches
 from codesft.review.store import DEFAULT_DB_NAME, ReviewStore, StoredDecision, latest
 from codesft.schema import Sample
@@ -20,11 +21,11 @@ def _min_score(config: dict[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
-def index_records(bundle: BundleRef) -> list[QueueEntry]:
+def index_records(bundle: Bundle) -> list[QueueEntry]:
     """One small entry per record (id, strata, flags, byte offset); records are read on demand."""
-    floor = _min_score(bundle.config)
+    floor = _min_score(bundle.config())
     entries = []
-    with bundle.samples_path.open("rb") as fh:
+    with bundle.path.joinpath("samples.jsonl").open("rb") as fh:
         while True:
             offset = fh.tell()
             line = fh.readline()
@@ -41,7 +42,7 @@ def index_records(bundle: BundleRef) -> list[QueueEntry]:
 
 @dataclass
 class ReviewState:
-    bundle: BundleRef
+    bundle: Bundle
     store: ReviewStore
     queue: list[QueueEntry]
     records_total: int
@@ -66,7 +67,7 @@ class ReviewState:
         e = self.by_id.get(sample_id)
         if e is None:
             return None
-        with self.bundle.samples_path.open("rb") as fh:
+        with self.bundle.path.joinpath("samples.jsonl").open("rb") as fh:
             fh.seek(e.offset)
             return Sample.from_json(fh.readline())
 

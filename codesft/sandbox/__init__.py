@@ -3,15 +3,16 @@
     from codesft.sandbox import Program, Limits, run, run_many
     result = run(Program(id="x", code="def f(): return 1", test="assert f() == 1"))
 
-Before trusting verdicts for a score, call `check_sandbox(limits)`: it raises HarnessFault when the
-sandbox misjudges known programs (codesft.sandbox.canary).
+Before trusting verdicts for a score, run the evaluator's canary (`codesft.evaluate.canary.check_sandbox`):
+it raises HarnessFault when the sandbox misjudges known benchmark programs.
 
-See docs/sandbox.md for the limits, the isolation layers and what each needs.
+Records become programs through `program_for(sample, code)`, and every command takes its limits from one
+`SandboxSettings`. See docs/sandbox.md for the limits, the isolation layers and what each needs.
 """
 
-from codesft.sandbox.canary import HarnessFault, check_sandbox
 from codesft.sandbox.pool import Isolation, SandboxPool, SandboxUnavailable, probe, run, run_many
-from codesft.sandbox.types import Limits, Program, Result, Status, TestOutcome
+from codesft.sandbox.programs import program_for
+from codesft.sandbox.types import Limits, Program, Result, SandboxSettings, Status, TestOutcome
 
-__all__ = ["HarnessFault", "Isolation", "Limits", "Program", "Result", "SandboxPool", "SandboxUnavailable", "Status",
-           "TestOutcome", "check_sandbox", "probe", "run", "run_many"]
+__all__ = ["Isolation", "Limits", "Program", "Result", "SandboxPool", "SandboxSettings",
+           "SandboxUnavailable", "Status", "TestOutcome", "probe", "program_for", "run", "run_many"]

@@ -111,7 +111,7 @@ class _InputError(ValueError):
 
 
 def _explain(isolation, limits: Limits) -> None:
-    from codesft.sandbox.imports import BENCHMARKS, benchmark_modules, importable
+    from codesft.evaluate.imports import BENCHMARKS, benchmark_modules, importable
 
     typer.echo(f"backend: {isolation.backend}")
     for layer in isolation.layers:
@@ -128,6 +128,7 @@ def _explain(isolation, limits: Limits) -> None:
             typer.echo(f"    - NOT importable: {m} ({found[m]})")
 
 
+# size: mostly typer option declarations, one per flag; the body after them is short
 def exec_command(
     input: Path = typer.Argument(None, help="JSONL file (or FIFO), one program per line: id, code, test?, entry_point?, stdin?, tests?, expected_stdout?, language?"),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write one JSON result per input line (streamed)."),

@@ -92,6 +92,7 @@ class _Worker:
     def __init__(self, backend: str, index: int, limits: Limits) -> None:
         self.backend = backend
         self.index = index
+        self.limits = limits  # its cgroup is sized for these: a program under other limits gets another worker
         # Worker-wide bounds: the worker itself plus one program tree, with headroom for the worker's own RSS.
         self.cgroup = cgroups.create(memory_bytes=(limits.memory_mb + 256) << 20, max_pids=limits.max_processes + 8)
         cfg = _worker_config(backend, index, self.cgroup)
@@ -185,13 +186,55 @@ def probe(backend: Backend = "auto", limits: Limits | None = None) -> Isolation:
 
 
 class SandboxPool:
-    """Warm workers for one or more `imap` calls; workers live only while an `imap` is being consumed."""
+    """Workers for one or more `imap` calls.
+
+    Used bare, workers live only while an `imap` is being consumed. Used as a context manager (or closed with
+    `close()`), the pool is one per run: workers stay warm between `imap` calls (curate's verify batches,
+    faults' batches, eval's limit groups), so a run does not pay a worker start per batch. A warm worker is
+    reused only under the limits it was started with. One `imap` at a time per pool."""
 
     def __init__(self, limits: Limits | None = None, workers: int | None = None, backend: Backend = "auto") -> None:
         self.limits = limits or Limits()
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.isolation = probe(backend, self.limits)
         self.backend = self.isolation.backend
+        self._keep_warm = False
+        self._idle: dict[int, _Worker] = {}  # worker index -> warm worker (the index decides its uid)
+        self._idle_lock = threading.Lock()
+        self.workers_started = 0  # for the one-pool-per-run checks
+
+    def __enter__(self) -> "SandboxPool":
+        self._keep_warm = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the warm workers; the pool may still be used bare afterwards."""
+        self._keep_warm = False
+        with self._idle_lock:
+            idle, self._idle = list(self._idle.values()), {}
+        for worker in idle:
+            worker.close()
+
+    def _take(self, index: int, limits: Limits) -> _Worker:
+        with self._idle_lock:
+            worker = self._idle.pop(index, None)
+        if worker is not None and worker.limits == limits and worker.proc.poll() is None:
+            return worker  # warm, under the same limits, and alive (a dead one would charge its death to a program)
+        if worker is not None:
+            worker.close()
+        with self._idle_lock:
+            self.workers_started += 1
+        return _Worker(self.backend, index, limits)
+
+    def _release(self, worker: _Worker) -> None:
+        if self._keep_warm:
+            with self._idle_lock:
+                self._idle[worker.index] = worker
+        else:
+            worker.close()
 
     def imap(self, programs: Iterable[Program | dict], limits: Limits | None = None) -> Iterator[Result]:
         limits = limits or self.limits
@@ -217,24 +260,14 @@ class SandboxPool:
                         results.put(early)
                         continue
                     if worker is None:
-                        worker = _Worker(self.backend, index, limits)
-                    started = time.monotonic()
-                    result = worker.execute(program, limits)
-                    if result is None:
-                        # Hung or dead worker: the program is charged a timeout; the worker is replaced.
-                        worker.close()
-                        worker = None
-                        elapsed = time.monotonic() - started
-                        result = Result(id=program.id, status="timeout" if elapsed >= limits.timeout_s else "error",
-                                        reason="sandbox worker stopped responding" if elapsed >= limits.timeout_s
-                                        else "sandbox worker died while running the program",
-                                        runtime_s=round(elapsed, 4))
+                        worker = self._take(index, limits)
+                    result, worker = _execute(worker, program, limits)
                     results.put(result)
             except BaseException as exc:  # noqa: BLE001 - surface in the consumer thread
                 results.put(exc)
             finally:
                 if worker is not None:
-                    worker.close()
+                    self._release(worker)
                 results.put(done)
 
         threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(self.n_workers)]
@@ -259,6 +292,22 @@ class SandboxPool:
                     pass
 
 
+def _execute(worker: _Worker, program: Program, limits: Limits) -> tuple[Result, _Worker | None]:
+    """Run one program; a hung or dead worker is closed (the caller starts another) and the program is
+    charged a timeout or an error."""
+    started = time.monotonic()
+    result = worker.execute(program, limits)
+    if result is not None:
+        return result, worker
+    worker.close()
+    elapsed = time.monotonic() - started
+    timed_out = elapsed >= limits.timeout_s
+    return Result(id=program.id, status="timeout" if timed_out else "error",
+                  reason="sandbox worker stopped responding" if timed_out
+                  else "sandbox worker died while running the program",
+                  runtime_s=round(elapsed, 4)), None
+
+
 def _coerce(item: Program | dict) -> tuple[Program | None, Result | None]:
     if isinstance(item, Program):
         return item, None
@@ -271,9 +320,10 @@ def _coerce(item: Program | dict) -> tuple[Program | None, Result | None]:
 
 def run_many(programs: Iterable[Program | dict], limits: Limits | None = None, workers: int | None = None,
              backend: Backend = "auto") -> Iterator[Result]:
-    """Run programs in parallel sandboxes; yields one Result per program, in completion order."""
-    pool = SandboxPool(limits, workers, backend)
-    yield from pool.imap(programs)
+    """Run programs in parallel sandboxes; yields one Result per program, in completion order. Starts its own
+    workers: a caller with several batches holds one `SandboxPool` instead."""
+    with SandboxPool(limits, workers, backend) as pool:
+        yield from pool.imap(programs)
 
 
 def run(program: Program | dict, limits: Limits | None = None, backend: Backend = "auto") -> Result:

@@ -86,7 +86,38 @@ def environment_dirs() -> list[str]:
     """What this interpreter imports from: its prefixes, its executable's directories and every directory
     on sys.path (site-packages, the user site when the pool added it, `.pth` entries)."""
     exe = sys.executable
-    return [*_prefixes(), os.path.dirname(exe), os.path.dirname(os.path.realpath(exe)), *[p for p in sys.path if p]]
+    path = [p for p in sys.path if p]
+    return [*_prefixes(), os.path.dirname(exe), os.path.dirname(os.path.realpath(exe)), *path,
+            *symlinked_entries(path, source_checkout())]
+
+
+def _installed(path: str) -> bool:
+    return any(part in ("site-packages", "dist-packages") for part in path.split(os.sep))
+
+
+def symlinked_entries(directories: Iterable[str], checkout: str | None) -> list[str]:
+    """Where the symlinked entries of import directories really live: a site-packages whose packages are
+    links into a cache or another environment (uv's symlink link mode, a venv assembled from links) imports
+    them from there, so those targets are runtime too. A linked file brings its directory. Inside the source
+    checkout only installed environments count (a venv there): the checkout's own links (its `examples`)
+    and its sources stay hidden."""
+    found: set[str] = set()
+    for directory in directories:
+        real = os.path.realpath(directory)
+        if checkout is not None and _under(real, checkout) and not _installed(real):
+            continue
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.is_symlink():
+                continue
+            target = os.path.realpath(entry.path)
+            target = target if os.path.isdir(target) else os.path.dirname(target)
+            if checkout is None or not _under(target, checkout) or _installed(target):
+                found.add(target)
+    return sorted(found)
 
 
 def _prefixes() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,3 +67,36 @@ class Result(BaseModel):
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+
+class SandboxSettings(BaseModel):
+    """The sandbox settings every command that runs records exposes (curate's verify, faults, eval, the review
+    re-verify): one definition and one set of defaults, so a record gets the same limits wherever it runs.
+    Command configs declare these fields with the `SandboxTimeout`/`SandboxMemory`/`SandboxWorkers` types below
+    (not by inheriting: curate's `verify` section must keep its field order, which is the bundle manifest's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The defaults are Limits' own, so `codesft exec` and every command start from the same numbers.
+    timeout_s: float = Field(default=Limits.model_fields["timeout_s"].default, gt=0,
+                             description="Sandbox wall-clock limit per program (a benchmark may raise it, e.g. HumanEval+).")
+    memory_mb: int = Field(default=Limits.model_fields["memory_mb"].default, ge=64,
+                           description="Sandbox address-space limit per program.")
+    workers: int | None = Field(default=None, ge=1, description="Parallel sandbox workers; null = the CPU count.")
+
+    def limits(self) -> Limits:
+        return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+
+
+SandboxTimeout = Annotated[float, SandboxSettings.model_fields["timeout_s"]]
+SandboxMemory = Annotated[int, SandboxSettings.model_fields["memory_mb"]]
+SandboxWorkers = Annotated["int | None", SandboxSettings.model_fields["workers"]]
+
+
+class UsesSandbox:
+    """Mixin for a command config that declares the three sandbox fields: its settings as one object.
+    It declares no annotations itself: pydantic would take them as fields and move them to the front."""
+
+    def sandbox_settings(self) -> SandboxSettings:
+        return SandboxSettings(timeout_s=getattr(self, "timeout_s"), memory_mb=getattr(self, "memory_mb"),
+                               workers=getattr(self, "workers"))

@@ -10,6 +10,7 @@ can signal it (init ignores signals it has no handler for, and programs run as a
 
 Protocol: one JSON request per line on fd 0, one JSON response per line on fd 1.
 """
+# size: the fork server, namespace set-up and the monitor loop share one process's state; split, they would pass it around
 
 from __future__ import annotations
 
@@ -228,6 +229,7 @@ class Worker:
         outcome["oom_killed"] = self._oom_count() > oom_before
         return verdict(outcome, nonce, program, limits)
 
+    # size: one poll loop over the program's pipes, the channel and the clock; its state is local to the loop
     def _monitor(self, pid: int, pipes: dict, stdin: str, limits: dict, start: float) -> dict:
         cap = limits["max_output_bytes"]
         bufs = {"stdout": bytearray(), "stderr": bytearray(), "channel": bytearray()}

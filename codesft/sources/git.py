@@ -150,6 +150,7 @@ def read(path: str | Path, *, max_file_chars: int = 20000, min_message_words: in
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# size: one pass over the commit log, each commit going through the same checks in order
 def _read_repo(repo: Path, given: str, max_chars: int, min_words: int, imperative: bool, allow_new: bool,
                allowlist: list[str], license: str | None) -> Iterator[Sample | ReadError]:
     lic = license or _repo_license(repo)

@@ -9,6 +9,7 @@ Assistant turns are found from the template's `{% generation %}` markers when it
 Hugging Face convention); otherwise each assistant message's content is located in the rendered
 text, in order, and the end-of-turn token right after it is included so the model learns to stop.
 """
+# size: rendering, labels, masks and the preflight share the tokenized text and its offsets
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
+from codesft.pairs import swap_solution
 from codesft.schema import CharSpan, Sample
 from codesft.train.losses import IGNORE
 
@@ -42,7 +44,7 @@ def load_samples(data: str | Path, split: str = "train") -> tuple[list[Sample], 
         return samples, "sha256:" + hashlib.sha256(raw).hexdigest()
     if not path.is_dir():
         raise DataError(f"data: bundle not found: {path}")
-    from codesft.export.bundle import load_bundle
+    from codesft.bundle import load_bundle
 
     try:
         bundle = load_bundle(path)
@@ -286,15 +288,12 @@ def encode(sample: Sample, tokenizer: Any, max_length: int, with_fault: bool = F
     if mask is None or not any(mask):
         enc.problems.append("correct: no error-sensitive token inside the labels (empty FGit mask)")
     last = _last_assistant(messages)
-    loc = _locate(messages[last]["content"], code) if last is not None else None
-    if loc is None:
+    # Same conversation, with the solution swapped for the incorrect variant exactly as the DPO pair swaps it.
+    swapped = swap_solution(messages[last]["content"], code, fault.incorrect) if last is not None and code else None
+    if swapped is None:
         return enc
-    start, length, offset = loc
-    # Same conversation, with the solution swapped for the incorrect variant (matched the same way).
-    wrong = fault.incorrect if offset == 0 and length == len(code) else fault.incorrect.strip()
     wrong_messages = [dict(m) for m in messages]
-    content = messages[last]["content"]
-    wrong_messages[last]["content"] = content[:start] + wrong + content[start + length:]
+    wrong_messages[last]["content"] = swapped
     w_ids, w_labels, w_mask, w_problems = _side(tokenizer, wrong_messages, trained, fault.incorrect,
                                                 fault.incorrect_spans, max_length, mask_mode, "incorrect")
     enc.problems.extend(w_problems)
@@ -317,6 +316,12 @@ class PreflightReport:
     @property
     def passed(self) -> bool:
         return self.records > 0 and not self.problems
+
+    def add_problem(self, sample_id: str, problem: str) -> None:
+        if sample_id not in self.problems:
+            self.problems[sample_id] = []
+            self.ok -= 1
+        self.problems[sample_id].append(problem)
 
     def summary(self, limit: int = 20) -> str:
         lines = [f"mask preflight: {self.ok}/{self.records} records ok, {self.label_tokens} label tokens"

@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from codesft.config import ConfigError
+from codesft.pairs import NotPaired, pair_messages
 from codesft.train.config import TrainConfig
-from codesft.train.data import (DataError, PreflightReport, chat_messages, encode_all, load_samples, records_hash,
-                                usable_faults)
+from codesft.train.data import DataError, PreflightReport, encode_all, load_samples, records_hash, usable_faults
 
 
 class PreflightError(DataError):
@@ -76,8 +76,18 @@ def _load_tokenizer(model: str) -> tuple[Any, dict[str, Any]]:
 
 def preflight(config: TrainConfig, samples: list, tokenizer: Any):
     # DPO pairs are checked like FGit's: both the correct and the incorrect turn must render and be covered.
-    return encode_all(samples, tokenizer, config.max_length, config.method in ("fgit", "dpo"), config.mask,
-                      pairs_only=config.use_pairs_only)
+    encoded, report = encode_all(samples, tokenizer, config.max_length, config.method in ("fgit", "dpo"),
+                                 config.mask, pairs_only=config.use_pairs_only)
+    if config.method == "dpo":
+        # A record DPO cannot pair (tool calls, no final answer, variant equal to the solution) stops the run
+        # here, named, rather than being left out of the training set unseen.
+        for s in samples:
+            if s.fault is not None:
+                try:
+                    pair_messages(s)
+                except NotPaired as exc:
+                    report.add_problem(s.sample_id, f"dpo: no preference pair ({exc})")
+    return encoded, report
 
 
 def _bf16(config: TrainConfig) -> bool:
@@ -137,24 +147,9 @@ def _lora(config: TrainConfig) -> Any:
 
 
 def dpo_rows(samples: list) -> list[dict[str, Any]]:
-    """TRL conversational preference rows: the prompt turns, chosen = correct, rejected = incorrect."""
-    from codesft.train.data import _locate
-
-    rows = []
-    for s in samples:
-        if s.fault is None or not (s.code and s.code.solution):
-            continue
-        msgs = chat_messages(s)
-        last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
-        content = msgs[last]["content"]
-        loc = _locate(content, s.code.solution)
-        if loc is None:
-            continue
-        start, length, offset = loc
-        wrong = s.fault.incorrect if offset == 0 and length == len(s.code.solution) else s.fault.incorrect.strip()
-        rows.append({"prompt": msgs[:last], "chosen": [{"role": "assistant", "content": content}],
-                     "rejected": [{"role": "assistant", "content": content[:start] + wrong + content[start + length:]}]})
-    return rows
+    """TRL conversational preference rows: each record's pair (codesft.pairs), the rows the DPO export writes.
+    The preflight has already stopped the run on a record without one."""
+    return [pair_messages(s).row() for s in samples]
 
 
 def _last_checkpoint(out: Path) -> str | None:

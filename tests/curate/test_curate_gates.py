@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from codesft.export import load_bundle
+from codesft.bundle import load_bundle
 
 SOLUTION = "def clamp(n, lo, hi):\n    if n < lo:\n        return lo\n    if n > hi:\n        return hi\n    return n\n"
 COMMENTED = ('def clamp(n, lo, hi):\n    """Clamp n into [lo, hi]."""\n    # below the range\n    if n < lo:\n'

@@ -84,7 +84,7 @@ def test_out_inside_an_input_directory_is_not_read_back(tmp_path: Path):
     # An interrupted run's work dir sits there too; neither it nor the first bundle is input to the next run.
     work = data / "bundles" / "ex" / ".work-v2.0.0"
     work.mkdir()
-    (work / "phase_a.jsonl").write_text(_rec(9) + "\n")
+    (work / "records.jsonl").write_text(_rec(9) + "\n")
     code, out = _curate(*base, "--version", "2.0.0")
     assert code == 0, out
     assert _manifest(data / "bundles" / "ex" / "v2.0.0")["counts"]["inputs"] == 3

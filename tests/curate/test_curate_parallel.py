@@ -13,14 +13,15 @@ from codesft.curate.config import CurateConfig
 from codesft.curate.decontam import BENCH_DIR, decontaminate
 from codesft.curate.gate import gate_one
 from codesft.curate.normalize import normalize_one
-from codesft.curate.pipeline import phase_a, phase_b, phase_c
+from codesft.curate.checkpoint import State
+from codesft.curate.pipeline import run_passes
 from codesft.curate.redact import active_rules, redact_one
 from codesft.curate.score import score_batch
-from codesft.curate.split import split
+from codesft.curate.split import with_split
 from codesft.curate.synthetic import make_sample, synthetic_stream
 from codesft.curate.verify import mark_unverified
 from codesft.executors.local import LocalExecutor
-from codesft.export.bundle import write_bundle
+from codesft.bundle import write_bundle
 
 N = 400
 
@@ -53,11 +54,7 @@ def _pipeline(out: Path, workers: int) -> Path:
     work.mkdir(parents=True)
     ex = LocalExecutor(workers=workers, batch_size=64)
     quiet = lambda msg: None  # noqa: E731
-    a = phase_a(cfg, work, quiet, ex, records=_records())
-    b = phase_b(cfg, work, quiet)
-    stats = {"inputs_by_spec": a["inputs_by_spec"], "read_errors": a["read_errors"], "dedup": b["dedup"],
-             "balance_counts": b["balance_counts"]}
-    return phase_c(cfg, work, quiet, ex, stats)
+    return run_passes(cfg, work, State(work, "fingerprint"), quiet, ex, records=_records())
 
 
 def _reference(out: Path) -> Path:
@@ -66,7 +63,7 @@ def _reference(out: Path) -> Path:
     recs = [mark_unverified(redact_one(normalize_one(s, cfg.normalize), rules)) for s in _records()]
     recs = [gate_one(s, cfg.gate, cfg.score) for s in score_batch(recs, cfg.score)]
     plan = dedup.build_plan(recs, cfg.dedup)
-    recs = list(split(decontaminate(dedup.apply_plan(recs, plan), cfg.decontam), cfg.split, cfg.seed))
+    recs = [with_split(s, cfg.split, cfg.seed) for s in decontaminate(dedup.apply_plan(recs, plan), cfg.decontam)]
     bplan = bal.plan_balance(recs, cfg.balance)
     stats = {"inputs_by_spec": {"records": len(recs)}, "read_errors": 0,
              "dedup": {"clusters": plan.clusters, "records_in_clusters": len(plan.members),

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesft.curate.config import CurateConfig
-from codesft.export import load_bundle
+from codesft.bundle import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "examples" / "assets"
@@ -141,22 +141,23 @@ def test_same_inputs_give_byte_identical_bundle(bundle: Path, tmp_path: Path, pl
 
 
 def test_killed_run_restarts_to_the_same_bundle(bundle: Path, tmp_path: Path, monkeypatch, planted_inputs):
-    from codesft.curate import pipeline
+    from codesft.curate import driver, pipeline
 
     cfg = CurateConfig(inputs=planted_inputs, out=str(tmp_path), name="ex", seed=7, verify={"timeout_s": VERIFY_TIMEOUT_S})
-    real = pipeline.phase_b
+    real = driver.whole_pass
 
     def killed(*a, **kw):
         raise KeyboardInterrupt("simulated kill after phase 1")
 
-    monkeypatch.setattr(pipeline, "phase_b", killed)
+    monkeypatch.setattr(driver, "whole_pass", killed)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run_curate(cfg, progress=lambda m: None)
     work = tmp_path / "ex" / ".work-v1.0.0"
-    assert (work / "phase_a.jsonl").exists() and not (tmp_path / "ex" / "v1.0.0").exists()
-    monkeypatch.setattr(pipeline, "phase_b", real)
+    assert (work / "records.jsonl").exists() and not (tmp_path / "ex" / "v1.0.0").exists()
+    monkeypatch.setattr(driver, "whole_pass", real)
     messages: list[str] = []
-    monkeypatch.setattr("codesft.sandbox.run_many", lambda *a, **k: pytest.fail("phase 1 must not rerun"))
+    monkeypatch.setattr(driver, "per_record_pass", lambda *a, **k: pytest.fail("phase 1 must not rerun"))
+    monkeypatch.setattr("codesft.curate.verify.Verifier.verify_batch", lambda *a, **k: pytest.fail("phase 1 must not rerun"))
     path, _ = pipeline.run_curate(cfg, progress=messages.append)
     assert any("reusing its checkpoint" in m for m in messages)
     for p in bundle.rglob("*"):

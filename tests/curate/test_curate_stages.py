@@ -15,7 +15,7 @@ from codesft.curate.gate import gate_one
 from codesft.curate.normalize import detect_language, normalize_one
 from codesft.curate.redact import RULE_NAMES, redact_one, redact_text
 from codesft.curate.score import score_one
-from codesft.curate.split import bucket, split
+from codesft.curate.split import bucket, with_split
 from codesft.curate.synthetic import make_sample
 from codesft.schema import Message, Verification
 
@@ -158,14 +158,15 @@ def test_decontam_names_benchmark_and_problem():
 def test_split_is_group_consistent_and_follows_ratios():
     assert bucket(42, "g") == int(__import__("hashlib").sha256(b"42:g").hexdigest()[:8], 16) % 100
     recs = [make_sample(i) for i in range(4000)]
-    out = list(split(recs, SplitConfig(train=70, validation=10, test=10, holdout=10), seed=7))
+    cfg = SplitConfig(train=70, validation=10, test=10, holdout=10)
+    out = [with_split(s, cfg, seed=7) for s in recs]
     by_group: dict[str, set] = {}
     for s in out:
         by_group.setdefault(s.source.group_key, set()).add(s.split.assignment)
     assert all(len(v) == 1 for v in by_group.values())
     shares = {k: sum(1 for s in out if s.split.assignment == k) / len(out) for k in ("train", "validation", "test", "holdout")}
     assert 0.64 < shares["train"] < 0.76 and 0.06 < shares["holdout"] < 0.14
-    other_seed = list(split(recs[:400], SplitConfig(), seed=8))
+    other_seed = [with_split(s, SplitConfig(), seed=8) for s in recs[:400]]
     assert [s.split.assignment for s in other_seed] != [s.split.assignment for s in out[:400]]
 
 

@@ -61,7 +61,7 @@ def test_a_question_that_shows_the_code_is_asked_as_it_is(tmp_path):
 def _real_bundle(samples, tmp_path):
     """A bundle written by the export stage's writer, when it is usable in this checkout."""
     try:
-        from codesft.export.bundle import write_bundle
+        from codesft.bundle import write_bundle
 
         return write_bundle(samples, [], tmp_path / "bundles", "b", "1", config={"split": {"seed": 0}}, formats=[])
     except Exception as exc:  # noqa: BLE001 - another stage still being built must not fail this test

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from codesft.export import write_bundle
+from codesft.bundle import write_bundle
+from codesft.curate.config import SplitConfig
+from codesft.curate.split import with_split
 from codesft.schema import Fault
 from codesft.curate.synthetic import make_sample
 
@@ -48,7 +50,8 @@ def bundle(tmp_path_factory):
                         operator="return_change", similarity=0.95)
         samples.append(s)
     config = {"seed": 1, "split": {"train": 100, "validation": 0, "test": 0, "holdout": 0}}
-    return write_bundle(samples, [], out, "trl", "1.0.0", config)
+    cfg = SplitConfig(**config["split"])
+    return write_bundle([with_split(s, cfg, 1) for s in samples], [], out, "trl", "1.0.0", config)
 
 
 def test_exports_load_with_datasets(bundle: Path):
@@ -95,16 +98,16 @@ def test_dpo_trainer_prepares_dpo(bundle: Path, tmp_path: Path):
 def test_parquet_from_worker_tables_is_byte_identical_to_row_path(tmp_path: Path):
     """The pipeline builds Arrow tables per batch in workers; the file must equal the row-by-row one."""
     from codesft.curate.synthetic import make_sample
-    from codesft.export.bundle import _ParquetSink, parquet_tables, prepare
+    from codesft.bundle import ParquetSink, parquet_tables, prepare
 
-    prepared = [prepare(make_sample(i), ["parquet"], {"seed": 1}) for i in range(4500)]
+    prepared = [prepare(with_split(make_sample(i), SplitConfig(), 1), ["parquet"], {"seed": 1}) for i in range(4500)]
     rows = [dict(p) for p in prepared]
-    a = _ParquetSink(tmp_path / "rows.parquet")
+    a = ParquetSink(tmp_path / "rows.parquet")
     for p in rows:
         if p["split"] == "train":
             a.add(p["parquet"])
     a.close()
-    b = _ParquetSink(tmp_path / "tables.parquet")
+    b = ParquetSink(tmp_path / "tables.parquet")
     for i in range(0, len(prepared), 333):  # batches that do not line up with the 2048-row groups
         tables = parquet_tables([dict(p) for p in prepared[i:i + 333]])
         if "train" in tables:

@@ -31,7 +31,7 @@ def task_sample(key: str, split: str = "train") -> Sample:
 
 @pytest.fixture()
 def bundle_dir(tmp_path):
-    from codesft.export.bundle import write_bundle
+    from codesft.bundle import write_bundle
 
     samples = [task_sample(k) for k in TASKS] + [task_sample("clip", "test").model_copy(update={"sample_id": "held"})]
     return write_bundle(samples, [], tmp_path / "bundles", "demo", "1.0.0", {"seed": 0})
@@ -40,7 +40,7 @@ def bundle_dir(tmp_path):
 @pytest.fixture()
 def untested_bundle_dir(tmp_path):
     """A sample with tests and one without (its variants cannot be run)."""
-    from codesft.export.bundle import write_bundle
+    from codesft.bundle import write_bundle
 
     untested = task_sample("clip").model_copy(update={"sample_id": "untested"})
     untested.code.tests = None

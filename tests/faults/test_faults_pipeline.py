@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from typer.testing import CliRunner
 
-from codesft.export.bundle import load_bundle
+from codesft.bundle import load_bundle
 from codesft.faults import generate_faults
 from codesft.faults.config import FaultsConfig
 from codesft.faults.generators import extract_code, prompt_messages
@@ -166,3 +166,33 @@ def test_a_sample_without_tests_gets_an_unverified_fault_counted_apart(untested_
     assert faults["task-count"].verified_failing is True and faults["untested"].verified_failing is None
     report = json.loads((new / "summary.json").read_text())["pipeline"]["faults"]
     assert report["with_fault"] == 2 and report["verified_failing"] == 1 and report["unverified"] == 1
+
+
+def test_faults_cli_takes_the_shared_sandbox_flags(bundle_dir, tmp_path):
+    from codesft.cli import app
+
+    result = CliRunner().invoke(app, ["faults", str(bundle_dir), "--k", "2", "--timeout-s", "4", "--memory-mb", "1536",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    faults = load_bundle(tmp_path / "o" / "demo" / "v1.0.0+faults").config()["faults"]
+    assert (faults["timeout_s"], faults["memory_mb"]) == (4.0, 1536)
+    assert FaultsConfig().memory_mb == 2048  # the sandbox's shared default, as for verify and eval
+
+
+def test_faults_keep_one_sandbox_pool_for_the_run(bundle_dir, monkeypatch):
+    from codesft.evaluate.canary import check_sandbox
+    from codesft.sandbox import Limits
+    from codesft.sandbox import pool
+
+    check_sandbox(Limits(timeout_s=5.0))  # the canary's own workers are not the run's
+    starts = []
+    real = pool._Worker.__init__
+
+    def counting(self, *args, **kwargs):
+        starts.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pool._Worker, "__init__", counting)
+    new = generate_faults(bundle_dir, FaultsConfig(k=2, seed=1, batch_size=1, workers=1, timeout_s=5.0))
+    assert _by_id(new)["task-clip"].fault.verified_failing is True
+    assert len(starts) == 1  # four batches, one warm worker (a pool per batch started four)

@@ -235,7 +235,7 @@ def test_a_sandbox_fault_is_never_a_save(client, state, monkeypatch):
     def broken(*args, **kwargs):
         raise codesft.sandbox.SandboxUnavailable("no namespaces here")
 
-    monkeypatch.setattr(codesft.sandbox, "run_many", broken)
+    monkeypatch.setattr(codesft.sandbox.SandboxPool, "imap", broken)
     sid = _by_problem(state, "clamps an integer")
     fixed = "def clamp(n, lo, hi):\n    return min(max(n, lo), hi)\n"
     r = client.post("/api/decisions", json={"sample_id": sid, "decision": "edit", "reviewer": "ann",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from codesft.cli import app
-from codesft.export import load_bundle
+from codesft.bundle import load_bundle
 from codesft.review.store import NewDecision, ReviewStore, content_sha256
 
 

@@ -115,3 +115,26 @@ def test_runtime_dir_rules(monkeypatch, candidates, checkout, prefixes, expected
     monkeypatch.setattr(os.path, "isdir", lambda p: True)
     monkeypatch.setattr(os.path, "realpath", lambda p: p)
     assert runtime_dirs(candidates, checkout, prefixes) == expected
+
+
+def test_packages_linked_into_site_packages_are_runtime_but_the_checkouts_links_are_not(tmp_path):
+    """A site-packages whose packages are symlinks (into another environment, a cache) imports from the link
+    targets, so they are bound; the source checkout's own links (its `examples`) and sources are not."""
+    from codesft.sandbox.rootfs import symlinked_entries
+
+    checkout = tmp_path / "checkout"
+    (checkout / "codesft" / "data" / "examples").mkdir(parents=True)
+    (checkout / "examples").symlink_to(checkout / "codesft" / "data" / "examples")
+    outer = checkout / ".venv" / "lib" / "python3.11" / "site-packages"  # an environment inside the checkout
+    (outer / "numpy").mkdir(parents=True)
+    (outer / "six.py").write_text("")
+    cache = tmp_path / "cache" / "pkg-1.0"
+    cache.mkdir(parents=True)
+    site_dir = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    site_dir.mkdir(parents=True)
+    (site_dir / "numpy").symlink_to(outer / "numpy")
+    (site_dir / "six.py").symlink_to(outer / "six.py")
+    (site_dir / "pkg").symlink_to(cache)
+    (site_dir / "sources").symlink_to(checkout / "codesft")  # a link into the checkout's sources: not runtime
+    found = symlinked_entries([str(site_dir), str(checkout)], str(checkout))
+    assert found == sorted({str(outer / "numpy"), str(outer), str(cache)})

@@ -145,7 +145,7 @@ def test_a_directory_input_skips_the_tools_own_output(tmp_path: Path):
     work = data / "bundles" / "ex" / ".work-v1.0.0"
     work.mkdir(parents=True)
     (work / "state.json").write_text('{"fingerprint": "x", "done": {}}')
-    (work / "phase_a.jsonl").write_text(_rec(1) + "\n")
+    (work / "records.jsonl").write_text(_rec(1) + "\n")
     old = data / "bundles" / "ex" / "v0.9.0"
     (old / "openai_chat").mkdir(parents=True)
     (old / "manifest.json").write_text("{}")

@@ -76,18 +76,21 @@ def test_bad_input_never_crashes(tmp_path: Path):
         list(read_source("bogus:x"))
 
 
-def test_verify_batches_through_run_many(monkeypatch):
+def test_verify_batches_through_one_pool(monkeypatch):
     import codesft.sandbox as sandbox
 
     calls = []
-    real = sandbox.run_many
+    real = sandbox.SandboxPool.imap
 
-    def spy(programs, **kw):
+    def spy(self, programs, **kw):
         programs = list(programs)
         calls.append(len(programs))
-        return real(programs, **kw)
+        return real(self, programs, **kw)
 
-    monkeypatch.setattr(sandbox, "run_many", spy)
+    from codesft.evaluate.canary import check_sandbox
+
+    check_sandbox(VerifyConfig().sandbox_settings().limits())  # the canary's own programs are not counted
+    monkeypatch.setattr(sandbox.SandboxPool, "imap", spy)
     samples, _ = _read(f"code_reviews:{ASSETS / 'code_reviews.jsonl'}")
     evals, _ = _read(f"eval_questions:{ASSETS / 'eval_questions.jsonl'}")
     out = list(verify(samples + evals, VerifyConfig(batch_size=64)))

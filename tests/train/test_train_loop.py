@@ -107,7 +107,7 @@ def test_shipped_configs_load_and_pass_preflight(path, tiny_model_dir, pairs_jso
 
 
 def test_train_reads_a_real_bundle(tiny_model_dir, pair_samples, tmp_path):
-    from codesft.export.bundle import write_bundle
+    from codesft.bundle import write_bundle
 
     bundle = write_bundle(pair_samples, [], tmp_path / "b", "pairs", "1.0.0+faults", {"seed": 0})
     out = train(_cfg(tiny_model_dir, bundle.parent, tmp_path / "o", method="fgit", max_steps=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from codesft.bundle.reasons import reason_code
 from codesft.schema import Sample
 
 TOKEN_BINS = [0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -16,10 +17,6 @@ def _bin(value: float, edges: list[float]) -> str:
         if lo <= value < hi:
             return f"{lo:g}-{hi:g}" if hi != 100.01 else f"{lo:g}-100"
     return f">={edges[-1]:g}"
-
-
-def reason_code(reason: str) -> str:
-    return reason.split(":", 1)[0].strip()
 
 
 class Stats:
@@ -112,7 +109,7 @@ class Stats:
             self.by_source["unreadable input"] += 1
 
     def summary(self, formats: list[str]) -> dict[str, Any]:
-        srt = lambda c: dict(sorted(c.items()))  # noqa: E731 - sorted dicts keep the JSON byte-stable
+        srt = lambda c: dict(sorted(c.items()))
         accepted, downgraded, rejected = (self.decisions[k] for k in ("accepted", "downgraded", "rejected"))
         return {
             "counts": {

@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from codesft.cli import app
-from codesft.sandbox import canary, pool
+from codesft.evaluate import canary
+from codesft.sandbox import pool
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "assets"
 
@@ -42,7 +43,7 @@ def _reference_samples(tmp_path: Path, task_ids: list[str]) -> Path:
 
 
 def _bundle(tmp_path: Path) -> Path:
-    from codesft.export.bundle import write_bundle
+    from codesft.bundle import write_bundle
     from codesft.schema import Code, Message, Provenance, Sample, Source, Split
 
     solution = "def clip(n, lo, hi):\n    return max(lo, min(n, hi))\n"

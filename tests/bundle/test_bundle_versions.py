@@ -2,7 +2,7 @@
 
 import json
 
-from codesft.export.bundle import load_bundle
+from codesft.bundle import load_bundle
 
 
 def test_highest_version_is_semantic(tmp_path):
