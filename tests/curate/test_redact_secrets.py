@@ -124,15 +124,8 @@ def bundle(tmp_path_factory) -> Path:
     return out / "s" / "v1.0.0"
 
 
-def _file_text(p: Path) -> str:
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-        return json.dumps(pq.read_table(p).to_pylist(), ensure_ascii=False)
-    return p.read_text(encoding="utf-8")
-
-
-def test_no_secret_fragment_in_any_bundle_file(bundle: Path):
-    texts = {p: _file_text(p) for p in bundle.rglob("*") if p.is_file()}
+def test_no_secret_fragment_in_any_bundle_file(bundle: Path, bundle_file_text):
+    texts = {p: bundle_file_text(p) for p in bundle.rglob("*") if p.is_file()}
     assert any(p.name == "rejected.jsonl" for p in texts) and any(p.parent.name == "hf_tool_calling" for p in texts)
     for p, text in texts.items():
         for kind, secret in SECRETS.items():
@@ -166,8 +159,8 @@ def test_rejected_raw_text_is_redacted_before_the_cut(bundle: Path):
     assert len(commit["raw"]) == 500 and commit["raw"].endswith("n [REDACTED:")
 
 
-def test_secrets_in_tests_review_comments_and_commit_messages(bundle: Path):
-    everything = "\n".join(_file_text(p) for p in bundle.rglob("*.jsonl"))
+def test_secrets_in_tests_review_comments_and_commit_messages(bundle: Path, bundle_file_text):
+    everything = "\n".join(bundle_file_text(p) for p in bundle.rglob("*.jsonl"))
     records = [json.loads(x) for x in (bundle / "samples.jsonl").read_text().splitlines()]
     rejected = [json.loads(x) for x in (bundle / "rejected.jsonl").read_text().splitlines()]
     recs = records + [r["record"] for r in rejected if "record" in r]

@@ -6,10 +6,7 @@ The broken sandbox is real: numpy's site-packages is masked inside it through th
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
-from importlib import resources
 from pathlib import Path
 
 import numpy
@@ -33,15 +30,6 @@ def broken_sandbox(monkeypatch, fresh_canary):
     monkeypatch.setattr(pool, "_HIDE_FOR_TESTS", (os.path.dirname(os.path.dirname(numpy.__file__)),))
 
 
-def _reference_samples(tmp_path: Path, task_ids: list[str]) -> Path:
-    path = Path(str(resources.files("codesft") / "data" / "benchmarks" / "HumanEvalPlus-v0.1.10.jsonl.gz"))
-    rows = {r["task_id"]: r for r in map(json.loads, gzip.open(path, "rt"))}
-    samples = tmp_path / "samples.jsonl"
-    samples.write_text("".join(json.dumps({"task_id": t, "completion": rows[t]["canonical_solution"]}) + "\n"
-                               for t in task_ids))
-    return samples
-
-
 def _bundle(tmp_path: Path) -> Path:
     from codesft.bundle import write_bundle
     from codesft.schema import Code, Message, Provenance, Sample, Source, Split
@@ -56,12 +44,12 @@ def _bundle(tmp_path: Path) -> Path:
     return write_bundle([sample], [], tmp_path / "bundles", "demo", "1.0.0", {"seed": 0})
 
 
-def _commands(tmp_path: Path) -> dict[str, tuple[list[str], Path]]:
+def _commands(tmp_path: Path, humaneval_plus_references) -> dict[str, tuple[list[str], Path]]:
     """command -> (argv, its output directory)."""
     out = tmp_path / "out"
     return {
         "eval score": (["eval", "score", "--benchmark", "humaneval+", "--samples",
-                        str(_reference_samples(tmp_path, ["HumanEval/2"])), "--out", str(out)], out),
+                        str(humaneval_plus_references(tmp_path, ["HumanEval/2"])), "--out", str(out)], out),
         "eval run": (["eval", "run", "--model", "offline:qwen2.5-coder-0.5b-instruct", "--benchmark", "humaneval",
                       "--limit", "1", "--out", str(out)], out),
         "faults": (["faults", str(_bundle(tmp_path)), "--out", str(out)], out),
@@ -71,8 +59,8 @@ def _commands(tmp_path: Path) -> dict[str, tuple[list[str], Path]]:
 
 
 @pytest.mark.parametrize("command", ["eval score", "eval run", "faults", "curate"])
-def test_a_sandbox_without_numpy_stops_the_command(broken_sandbox, tmp_path, command):
-    argv, out = _commands(tmp_path)[command]
+def test_a_sandbox_without_numpy_stops_the_command(broken_sandbox, tmp_path, command, humaneval_plus_references):
+    argv, out = _commands(tmp_path, humaneval_plus_references)[command]
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 1, (result.output, result.exception)
     assert "sandbox harness fault" in result.output
@@ -83,10 +71,11 @@ def test_a_sandbox_without_numpy_stops_the_command(broken_sandbox, tmp_path, com
         assert not out.exists()
 
 
-def test_a_known_wrong_program_that_passes_stops_the_command(fresh_canary, monkeypatch, tmp_path):
+def test_a_known_wrong_program_that_passes_stops_the_command(fresh_canary, monkeypatch, tmp_path,
+                                                             humaneval_plus_references):
     # A verdict that accepts a wrong answer: here the "wrong" program is in fact correct, so it passes.
     monkeypatch.setattr(canary, "WRONG_BODY", "    return number - int(number)\n")
-    argv, out = _commands(tmp_path)["eval score"]
+    argv, out = _commands(tmp_path, humaneval_plus_references)["eval score"]
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 1, result.output
     assert "known-wrong program for humaneval+ HumanEval/2" in result.output and "'passed' instead of 'failed'" in result.output
