@@ -26,7 +26,7 @@ def run_cmd(ctx: typer.Context,
             config: Optional[str] = typer.Option(None, "--config", help="YAML file with EvalConfig fields.")) -> None:
     from codesft.evaluate.config import EvalConfig
     from codesft.evaluate.problems_types import BenchmarkError
-    from codesft.evaluate.runner import run_eval
+    from codesft.evaluate.runner import GenerationFault, run_eval
     from codesft.models import ModelSourceError
     from codesft.evaluate.canary import HarnessFault
 
@@ -36,7 +36,7 @@ def run_cmd(ctx: typer.Context,
     except (ConfigError, BenchmarkError, ModelSourceError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
-    except HarnessFault as exc:  # the sandbox misjudged its canary: no score is written
+    except (HarnessFault, GenerationFault) as exc:  # a fault of the harness, not the model's: no score is written
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
 
@@ -96,11 +96,19 @@ def compare_cmd(
         raise typer.Exit(2)
     from codesft.evaluate.compare import dropped_note
 
+    # The verdicts first: a significant regression is the first thing the reader sees, in plain words.
+    for c in rep["comparisons"]:
+        typer.echo(c["verdict"])
     for c in rep["comparisons"]:
         typer.echo(f"{c['run']}: pass@1 {c['pass@1_baseline']:.4f} -> {c['pass@1_candidate']:.4f} "
                    f"({c['difference']:+.4f}, 95% CI [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]), "
                    f"McNemar p={c['mcnemar']['p_value']:.4g}, won {len(c['won'])}, lost {len(c['lost'])} "
                    f"on {c['problems']} problems")
+        for label, rows, who in (("lost", c["lost_kinds"], "candidate"), ("won", c["won_kinds"], "baseline")):
+            if rows:
+                listed = ", ".join(f"{r['task_id']} ({r[who]})" for r in rows[:20])
+                more = f", ... {len(rows) - 20} more" if len(rows) > 20 else ""
+                typer.echo(f"  {label} (the kind the {who} failed with): {listed}{more}")
         note = dropped_note(c)
         if note:
             typer.echo(f"  {note}")

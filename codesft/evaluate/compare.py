@@ -3,7 +3,9 @@
 The unit is the problem: each run's per-problem pass@1 (the mean of its samples' verdicts; 0/1 with n=1) is
 paired by task id. Reported: difference in mean pass@1 with a paired percentile bootstrap CI (resampling
 problems), McNemar's exact test on problems solved (pass@1 >= 0.5) by one run but not the other, the problems
-won and lost, and the difference per category. Runs are compared against the first (the baseline).
+won and lost (with the kind each run failed them with, codesft.evaluate.kinds), and the difference per category.
+Runs are compared against the first (the baseline); a significant regression (McNemar p < 0.05 with a negative
+difference) is stated in plain words (`verdict`), first in the text output and at the top of comparison.html.
 
 Only problems present in both runs are paired; the others are dropped, and the comparison lists them with the
 run that lacks them (`dropped`), so a partial run never passes for a like-for-like comparison.
@@ -12,18 +14,21 @@ run that lacks them (`dropped`), so a partial run never passes for a like-for-li
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from codesft.evaluate.kinds import kind_of_record, main_failure_kind
 from codesft.evaluate.results import atomic_write_json, read_jsonl
 
 _LISTED = 20  # dropped task ids named in the text and HTML; comparison.json holds them all
+SIGNIFICANCE = 0.05  # McNemar p below this, with a negative difference, is stated as a regression
 
 
-def _per_problem(run_dir: Path) -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
+def _per_problem(run_dir: Path) -> tuple[dict[str, float], dict[str, str], dict[str, Any], dict[str, str | None]]:
     # strict: results.jsonl is written whole, so a line that does not parse is damage, not a torn append, and
     # skipping it would drop a sample from the comparison unseen.
     results = read_jsonl(run_dir / "results.jsonl", strict=True)
@@ -33,13 +38,16 @@ def _per_problem(run_dir: Path) -> tuple[dict[str, float], dict[str, str], dict[
         if not isinstance(r.get("task_id"), str) or not isinstance(r.get("passed"), bool):
             raise ValueError(f"{run_dir / 'results.jsonl'}: record {lineno} has no task_id or passed verdict")
     flags: dict[str, list[bool]] = defaultdict(list)
+    kinds: dict[str, list[str]] = defaultdict(list)
     cats: dict[str, str] = {}
     for r in results:
         flags[r["task_id"]].append(bool(r["passed"]))
+        kinds[r["task_id"]].append(kind_of_record(r))  # a file from before kinds: computed, or `unknown`
         cats[r["task_id"]] = r.get("category", "all")
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    return {t: float(np.mean(v)) for t, v in flags.items()}, cats, summary
+    failed_with = {t: main_failure_kind(v) for t, v in kinds.items()}
+    return {t: float(np.mean(v)) for t, v in flags.items()}, cats, summary, failed_with
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -88,6 +96,42 @@ def paired(a: dict[str, float], b: dict[str, float], cats: dict[str, str], n_boo
     }
 
 
+def with_kinds(entry: dict[str, Any], base_kinds: dict[str, str | None], cand_kinds: dict[str, str | None]) -> None:
+    """Add, for each problem won and lost, the kind each run failed it with (None where that run solved every
+    sample), and the counts of those kinds: the candidate's over the lost problems, the baseline's over the won."""
+    entry["lost_kinds"] = [{"task_id": t, "baseline": base_kinds.get(t), "candidate": cand_kinds.get(t)}
+                           for t in entry["lost"]]
+    entry["won_kinds"] = [{"task_id": t, "baseline": base_kinds.get(t), "candidate": cand_kinds.get(t)}
+                          for t in entry["won"]]
+    entry["lost_by_kind"] = count_kinds_failed(cand_kinds.get(t) for t in entry["lost"])
+    entry["won_by_kind"] = count_kinds_failed(base_kinds.get(t) for t in entry["won"])
+
+
+def count_kinds_failed(kinds: Iterable[str | None]) -> dict[str, int]:
+    """Counts of failing kinds, most common first."""
+    return dict(Counter(k for k in kinds if k).most_common())
+
+
+def is_regression(entry: dict[str, Any]) -> bool:
+    """A significant regression: McNemar p < 0.05 with a negative difference in pass@1."""
+    return entry["difference"] < 0 and entry["mcnemar"]["p_value"] < SIGNIFICANCE
+
+
+def verdict_sentence(entry: dict[str, Any]) -> str:
+    """One plain sentence on the candidate against the baseline; only a significant loss is a regression."""
+    p, d = entry["mcnemar"]["p_value"], entry["difference"]
+    lo, hi = entry["ci95"]
+    numbers = (f"pass@1 {entry['pass@1_baseline']:.4f} -> {entry['pass@1_candidate']:.4f} ({d:+.4f}, 95% CI "
+               f"[{lo:+.4f}, {hi:+.4f}], McNemar p={p:.4g}, {entry['problems']} problems)")
+    if is_regression(entry):
+        lost = ", ".join(f"{k} {n}" for k, n in entry.get("lost_by_kind", {}).items()) or "none"
+        return (f"SIGNIFICANT REGRESSION: {entry['run']} is worse than the baseline: {numbers}. "
+                f"It lost {len(entry['lost'])} problems, failing them with: {lost}.")
+    if d > 0 and p < SIGNIFICANCE:
+        return f"{entry['run']} is significantly better than the baseline: {numbers}."
+    return f"{entry['run']} is not significantly different from the baseline (p >= {SIGNIFICANCE:g}): {numbers}."
+
+
 def dropped_note(entry: dict[str, Any]) -> str:
     """One sentence on the problems a comparison left out and why ("" when it left none out)."""
     only_a, only_b = entry["dropped"]["only_in_baseline"], entry["dropped"]["only_in_candidate"]
@@ -109,15 +153,18 @@ def compare(dirs: list[str | Path], out: str | Path | None = None) -> dict[str, 
         raise ValueError("compare needs at least two run directories")
     runs = [Path(d) for d in dirs]
     loaded = [_per_problem(r) for r in runs]
-    base, base_cats, base_sum = loaded[0]
+    base, base_cats, base_sum, base_kinds = loaded[0]
     report: dict[str, Any] = {"baseline": str(runs[0]),
                               "baseline_model": base_sum.get("model", {}).get("source"),
                               "benchmark": base_sum.get("benchmark", {}).get("name"), "comparisons": []}
-    for run, (cand, cats, s) in zip(runs[1:], loaded[1:]):
+    for run, (cand, cats, s, cand_kinds) in zip(runs[1:], loaded[1:]):
         bench = s.get("benchmark", {}).get("name")
         if bench and report["benchmark"] and bench != report["benchmark"]:
             raise ValueError(f"{run} is on benchmark {bench}, the baseline on {report['benchmark']}")
         entry = {"run": str(run), "model": s.get("model", {}).get("source"), **paired(base, cand, {**base_cats, **cats})}
+        with_kinds(entry, base_kinds, cand_kinds)
+        entry["significant_regression"] = is_regression(entry)
+        entry["verdict"] = verdict_sentence(entry)
         report["comparisons"].append(entry)
     if out is not None:
         outp = Path(out)

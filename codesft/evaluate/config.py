@@ -44,6 +44,7 @@ class EvalConfig(UsesSandbox, CommandConfig):
     ranking: Literal["logprob", "public_tests"] = Field(default="public_tests", description="n@k ranking: mean log-probability, or passing the prompt's public examples first (then log-probability).")
     text_metrics: bool = Field(default=True, description="Compute BLEU and CodeBLEU against the reference solutions (secondary metrics).")
     out: str | None = Field(default=None, description="Output directory (results.jsonl, summary.json, report.html).")
+    allow_generation_errors: bool = Field(default=False, description="Score a run in which some requests failed (each counted as a failed sample of kind generation_error). By default a failed request (a dead server, a timeout after the retries) stops the run before scoring, exit 1: a rerun retries the failed requests and keeps the rest.")
     resume: bool = Field(default=True, description="Reuse finished generations/executions in --out when its settings match; --no-resume starts over.")
 
     def stops(self) -> list[str]:

@@ -41,6 +41,8 @@ class SampleResult(BaseModel):
     mean_logprob: int | float | None
     finish_reason: str | None
     generation_error: str | None
+    # Why the sample failed (`passed` when it did not): one of codesft.evaluate.kinds.KINDS or HARNESS_KINDS.
+    kind: str
 
     def ranking(self) -> dict[str, Any]:
         """What the n@k ranking reads (codesft.evaluate.metrics.n_at_k)."""

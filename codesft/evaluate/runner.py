@@ -23,6 +23,7 @@ from codesft import __version__
 from codesft.config import ConfigError, format_validation_error
 from codesft.evaluate.config import EvalConfig
 from codesft.evaluate.execute import Job, execute_jobs
+from codesft.evaluate.kinds import sample_kind
 from codesft.evaluate.problems import _imports_of, load_benchmark
 from codesft.evaluate.problems_types import Benchmark, Problem
 from codesft.evaluate.results import Appender, SampleResult, atomic_write_json, atomic_write_jsonl, read_jsonl
@@ -154,7 +155,11 @@ def _sample_result(p: Problem, i: int, g: dict[str, Any], v: dict[str, Any]) -> 
         passed=v["status"] == "passed", reason=reason, suites=v["suites"], tests=v["tests"],
         public_pass=v.get("public_pass"), gen_time_s=g.get("time_s", 0.0), exec_time_s=v["exec_time_s"],
         n_tokens=g.get("n_tokens", 0), mean_logprob=g.get("mean_logprob"),
-        finish_reason=g.get("finish_reason", ""), generation_error=g.get("generation_error", ""))
+        finish_reason=g.get("finish_reason", ""), generation_error=g.get("generation_error", ""),
+        # suites in the problem's order: a resumed verdict comes back from JSON with its keys sorted
+        kind=sample_kind(passed=v["status"] == "passed", suites={s.name: v["suites"][s.name] for s in p.suites},
+                         code=g["code"],
+                         finish_reason=g.get("finish_reason"), generation_error=g.get("generation_error")))
 
 
 def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], gens: dict[str, dict[str, Any]],
@@ -206,6 +211,20 @@ def _generate(backend: Any, reqs: list[Any], by_task: dict[str, Problem], cfg: E
             progress()
 
 
+class GenerationFault(RuntimeError):
+    """Requests to the model failed (a dead server, timeouts past the retries): a score over them would
+    count the harness's failure as the model's. Raised before anything is executed or scored."""
+
+
+def _check_generations(gens: dict[str, dict[str, Any]], cfg: EvalConfig) -> None:
+    failed = sorted(k for k, g in gens.items() if g.get("generation_error"))
+    if failed and not cfg.allow_generation_errors:
+        first = gens[failed[0]]["generation_error"]
+        raise GenerationFault(f"{len(failed)} of {len(gens)} generation requests failed (first, {failed[0]}: "
+                              f"{first}); no score written. Rerun the same command to retry them (finished "
+                              "generations are kept), or pass --allow-generation-errors to score them as failures")
+
+
 def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, file=sys.stderr)) -> Path:
     """Generate, sanitize, execute and summarise; returns the output directory. Resumable."""
     cfg = config if isinstance(config, EvalConfig) else EvalConfig.model_validate(config)
@@ -219,8 +238,10 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
     previous = _check_resume(out, settings, cfg.resume)
 
     gen_path = out / "generations.jsonl"
-    gens = {g["key"]: g for g in read_jsonl(gen_path)}
-    reqs = _requests(cfg, problems, set(gens))
+    gens = {g["key"]: g for g in read_jsonl(gen_path)}  # a later line for a key (a retried request) wins
+    # A failed request is asked again on a rerun, unless failures are scored (then they are results).
+    done = {k for k, g in gens.items() if cfg.allow_generation_errors or not g.get("generation_error")}
+    reqs = _requests(cfg, problems, done)
     by_task = {p.task_id: p for p in problems}
     t0 = time.perf_counter()
     provenance: dict[str, Any] = {}
@@ -241,6 +262,7 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
         provenance = previous.get("model", {})
         if not run_file.is_file():
             atomic_write_json(run_file, {"generation": settings, "model": provenance, "generated_on": generated_on})
+    _check_generations(gens, cfg)
     gen_wall = time.perf_counter() - t0
     n_tok = sum(g.get("n_tokens", 0) for g in gens.values())
     meta = {"model": provenance, "benchmark": _bench_meta(bench, problems), "generation": settings,

@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from codesft.evaluate import metrics
+from codesft.evaluate.kinds import count_kinds
 from codesft.evaluate.problems_types import Benchmark
 from codesft.evaluate.results import SampleResult
 
@@ -62,7 +63,6 @@ def compute_summary(results: list[SampleResult], bench: Benchmark, *, ks: list[i
     per_category = {c: {"problems": len(v), **metrics.pass_at_k_table(v, [1], seed=seed)} for c, v in sorted(cats.items())}
 
     statuses = Counter(r.status for r in results)
-    reasons = Counter((r.reason or "").split(":")[0][:60] for r in results if not r.passed)
     out: dict[str, Any] = {
         "metrics": {"pass@k": metrics_out[main], "by_suite": metrics_out, **nk, **tc},
         "problems": len(byp), "samples": len(results),
@@ -70,7 +70,8 @@ def compute_summary(results: list[SampleResult], bench: Benchmark, *, ks: list[i
                                 "max": max((len(v) for v in byp.values()), default=0)},
         "pass@k_not_reported": _ks_not_reported(byp, ks),
         "status_counts": dict(sorted(statuses.items())),
-        "failure_kinds": dict(reasons.most_common(15)),
+        # every sample's kind (codesft.evaluate.kinds), the nine model kinds always listed
+        "kinds": count_kinds(r.kind for r in results),
         "per_category": per_category,
         "generation_errors": sum(1 for r in results if r.generation_error),
     }

@@ -45,7 +45,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 class FakeOpenAI:
     """Answers /v1/completions and /v1/chat/completions from a table: substring of the prompt -> list of
-    actions, consumed in order (the last repeats). Actions: ("ok", text), ("http", status), ("garbage", raw)."""
+    actions, consumed in order (the last repeats). Actions: ("ok", text), ("http", status), ("garbage", raw),
+    ("length", text): an answer cut at max_tokens (finish_reason "length")."""
 
     def __init__(self, table: dict[str, list[tuple[str, object]]], lifetime_s: float = 120.0) -> None:
         self.table = {k: list(v) for k, v in table.items()}
@@ -74,8 +75,9 @@ class FakeOpenAI:
                 if kind == "garbage":
                     payload = str(val).encode()
                 else:
-                    choice = ({"message": {"role": "assistant", "content": val}, "finish_reason": "stop"}
-                              if self.path.endswith("/chat/completions") else {"text": val, "finish_reason": "stop"})
+                    finish = "length" if kind == "length" else "stop"
+                    choice = ({"message": {"role": "assistant", "content": val}, "finish_reason": finish}
+                              if self.path.endswith("/chat/completions") else {"text": val, "finish_reason": finish})
                     payload = json.dumps({"choices": [choice], "usage": {"completion_tokens": 7}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

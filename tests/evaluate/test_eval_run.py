@@ -86,8 +86,9 @@ def _table():
 def test_openai_backend_failures_are_recorded_and_run_resumes(fake_openai, bench, tmp_path):
     server = fake_openai(_table())
     out = tmp_path / "api"
+    # Scoring failed requests is opted into here; by default they stop the run (the test below).
     cfg = EvalConfig(model="fake", backend="openai", base_url=server.url, benchmark=bench, out=str(out),
-                     max_retries=3, concurrency=2, timeout_s=5)
+                     max_retries=3, concurrency=2, timeout_s=5, allow_generation_errors=True)
     # no real backoff sleeps in tests
     import codesft.evaluate.backends as b
     orig = b.OpenAIBackend.__init__
@@ -130,13 +131,39 @@ def test_openai_backend_failures_are_recorded_and_run_resumes(fake_openai, bench
         run_eval(cfg.model_copy(update={"temperature": 0.5}), log=lambda s: None)
 
 
+def test_failed_requests_stop_the_run_unscored_and_a_rerun_retries_only_them(fake_openai, bench, tmp_path):
+    """Fail closed: a dead server or a rejected request is the harness's fault, never a score of 0."""
+    from codesft.cli import app
+
+    table = {k: v for k, v in _table().items() if k != "def mul("}  # no retried 5xx: one request per problem
+    table["def div("] = [("http", 400), ("ok", "    return a // b\n")]  # rejected once, then answered
+    server = fake_openai(table)
+    out = tmp_path / "api"
+    args = ["eval", "run", "--model", "fake", "--backend", "openai", "--base-url", server.url, "--benchmark", bench,
+            "--out", str(out), "--max-retries", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "1 of 5 generation requests failed (first, t/div#0: HTTP 400" in result.output
+    assert not (out / "results.jsonl").exists() and not (out / "summary.json").exists()
+    calls = len(server.calls)
+    result = CliRunner().invoke(app, args)  # the rerun asks again for the failed request only
+    assert result.exit_code == 0, result.output
+    assert len(server.calls) == calls + 1
+    assert _results(out)["t/div#0"]["passed"]
+    dead = CliRunner().invoke(app, ["eval", "run", "--model", "fake", "--backend", "openai", "--base-url",
+                                    "http://127.0.0.1:9/v1", "--benchmark", bench, "--out", str(tmp_path / "dead"),
+                                    "--max-retries", "0"])
+    assert dead.exit_code == 1 and "5 of 5 generation requests failed" in dead.output, dead.output
+    assert not (tmp_path / "dead" / "summary.json").exists()
+
+
 def test_chat_endpoint_and_compare_cli(fake_openai, bench, tmp_path):
     server = fake_openai({"add": [("ok", f"Sure:\n{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}")],
                           "sub": [("ok", f"{FENCE}python\ndef sub(a, b):\n    return a - b\n{FENCE}")],
                           "mul": [("garbage", "not json")]})
     a, b_ = tmp_path / "a", tmp_path / "b"
     run_eval(EvalConfig(model="fake", backend="openai", base_url=server.url, benchmark=bench, mode="instruct",
-                        out=str(b_), max_retries=0), log=lambda s: None)
+                        out=str(b_), max_retries=0, allow_generation_errors=True), log=lambda s: None)
     res = _results(b_)
     assert server.calls[0]["path"] == "/v1/chat/completions"
     assert res["t/add#0"]["passed"] and res["t/sub#0"]["passed"]
