@@ -26,6 +26,7 @@ _COMMAND_MODULES = [
     "codesft.evaluate.cli",    # eval run | score | compare
     "codesft.pipeline",        # run
     "codesft.review.cli",      # review serve | apply
+    "codesft.sample.cli",      # sample
 ]
 
 

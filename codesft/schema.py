@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 SCHEMA_VERSION = "1.0"
 
@@ -185,6 +185,26 @@ class Dedup(_Model):
     size: int = Field(default=2, ge=2, description="Number of records in the cluster.")
 
 
+class SamplingInfo(_Model):
+    """What `codesft sample` drew for a record: the model's own answers, their pass rate, and what was kept."""
+    pass_rate: float = Field(ge=0.0, le=1.0, description="passed / k over the k self-samples (the re-solve attempt is not counted).")
+    k: int = Field(ge=1, description="Answers drawn for the record.")
+    passed: int = Field(ge=0, description="How many of the k answers passed the record's tests in the sandbox.")
+    model: str = Field(description="Model the answers were drawn from (served name, hub id or path).")
+    engine: str = Field(description="Generation backend that served the model: transformers or openai.")
+    temperature: float = Field(description="Sampling temperature.")
+    top_p: float = Field(description="Nucleus sampling mass.")
+    seed: int = Field(description="Base seed; answer i used seed + i.")
+    prompt_template_sha256: str = Field(description="sha256 of what was sent: the record's turns before its answer, and the re-solve template.")
+    selection: str = Field(description="Rule that chose the kept answer among the passing ones: shortest, most_frequent or logprob.")
+    kept: Literal["self", "resolved", "reference"] = Field(description="self: a passing self-sample; resolved: written with the reference in view; reference: nothing passed.")
+    unsolved: bool = Field(description="True when no answer (self-sample or re-solve) passed: the reference answer is kept.")
+    resolved: bool = Field(description="True when the kept answer came from the re-solve request (0/k, reference shown).")
+    reference_solution: str | None = Field(default=None, description="The record's original code.solution, kept verbatim.")
+    reference_answer: str = Field(description="The record's original assistant answer, kept verbatim.")
+    failures: dict[str, int] = Field(default_factory=dict, description="Answers that did not pass, by reason (failed, timeout, syntax_error, no_code, empty, request_failed, ...).")
+
+
 class Sample(_Model):
     sample_id: str = Field(description="Stable id: sha256 of source kind + source location (the file relative to the named input + line, or commit:path for git; never the spelling of the input path) + content.")
     schema_version: str = SCHEMA_VERSION
@@ -199,7 +219,17 @@ class Sample(_Model):
     split: Split | None = None
     redaction: Redaction = Field(default_factory=Redaction)
     dedup: Dedup | None = Field(default=None, description="Duplicate cluster the record belongs to, if any.")
+    sampling: SamplingInfo | None = Field(default=None, description="Self-sampling data (`codesft sample`): pass rate, k, model, the kept answer's origin and the original reference; absent when the record was never sampled.")
     export_compatibility: dict[str, str] = Field(default_factory=dict, description="Per export format: 'ok' or the reason it is not exported.")
+
+    @model_serializer(mode="wrap")
+    def _omit_unsampled(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        # `sampling` came after bundles were published: a record that was never sampled serialises without the
+        # key, so every existing bundle keeps its bytes (and its sample lines their hashes).
+        data = handler(self)
+        if self.sampling is None:
+            data.pop("sampling", None)
+        return data
 
     def to_json(self) -> str:
         """One canonical JSON line (sorted keys, no whitespace variance) so bundles are byte-stable."""

@@ -51,6 +51,7 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"^accelerate launch", "several processes or GPUs; tests/train/test_train_accelerate.py runs CPU DDP"),
     (r"--generator teacher", "needs an OpenAI-compatible server (tests/faults use a local stub)"),
     (r"--embedder", "needs a sentence-transformers model directory"),
+    (r"^codesft sample .*--backend openai", "needs an OpenAI-compatible server (tests/sample use a scripted one)"),
     (r"^python benchmarks/fgit_vs_sft\.py", "hours of training, and --publish writes into docs/; "
                                             "tests/test_fgit_experiment.py runs it on the tiny model (slow)"),
 ]
@@ -61,6 +62,7 @@ TINY_LIMITS: list[tuple[str, list[str]]] = [
     (r"^codesft run\b", ["--train.max-steps", "1", "--eval.limit", "1", "--eval.max-new-tokens", "8"]),
     (r"^codesft train\b", ["--max-steps", "1"]),
     (r"^codesft eval run\b", ["--limit", "1", "--max-new-tokens", "8"]),
+    (r"^codesft sample\b", ["--k", "1", "--max-new-tokens", "8"]),
     (r"^codesft faults .*--generator local", ["--config", "tiny-faults.yaml"]),  # these fields are YAML-only
 ]
 TINY_FAULTS = {"max_new_tokens": 16, "k": 1, "splits": ["validation"]}

@@ -70,6 +70,16 @@ def review_card(r: dict[str, Any]) -> str:
             + "<h2>Decisions by reviewer</h2>" + bar_chart(r["decisions_by_reviewer"], _COLORS[5]))
 
 
+def sample_card(s: dict[str, Any]) -> str:
+    """`codesft sample`'s counts: records by answers passed out of k, and what was kept."""
+    rows = [("problems sampled", s["problems"]), ("answers drawn", s["samples"]), ("answers passed", s["passed"]),
+            ("re-solved with the reference in view", s["resolved"]), ("unsolved (reference kept)", s["unsolved"]),
+            ("solved by every answer", s["solved_all"]), ("self faults", s["faults"])]
+    table = "<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return ("<h2>Records by answers passed (pass-rate histogram)</h2>" + bar_chart(s["pass_rate_histogram"], _COLORS[1])
+            + table + "</table><h2>Answers that did not pass, by reason</h2>" + bar_chart(s["failures"], _COLORS[3]))
+
+
 def render_html(summary: dict[str, Any], title: str = "dataset") -> str:
     c = summary["counts"]
     kpis = "".join(f"<div><b>{c[k]}</b>{k}</div>" for k in ("inputs", "accepted", "downgraded", "rejected"))
@@ -94,6 +104,8 @@ def render_html(summary: dict[str, Any], title: str = "dataset") -> str:
     ]
     if pipeline.get("review"):
         cards.append(_card("Human review", review_card(pipeline["review"])))
+    if pipeline.get("sample"):
+        cards.append(_card("Self-sampling", sample_card(pipeline["sample"])))
     if pipeline:
         cards.append(_card("Pipeline statistics", f"<pre>{html.escape(json.dumps(pipeline, indent=1, sort_keys=True))}</pre>"))
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} — codesft dataset report</title>'
