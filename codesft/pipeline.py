@@ -61,6 +61,7 @@ class RunConfig(CommandConfig):
     conditions: Annotated[dict[str, TrainSettings], StageOverrides(TrainSettings, "codesft train", TRAIN_OWNED, keyed=True)] = Field(default_factory=lambda: {"sft": TrainSettings(method="sft"), "fgit": TrainSettings(method="fgit")}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
     train: Annotated[TrainSettings, StageOverrides(TrainSettings, "codesft train", TRAIN_OWNED)] = Field(default_factory=TrainSettings, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval"], min_length=1, description="Benchmarks to evaluate on; 'bundle' means the curated bundle's test split.")
+    retention: list[str] = Field(default_factory=lambda: ["humaneval+"], description="Retention suite: benchmarks every model is also evaluated on, to catch what a fine-tune forgot (one already in `benchmarks` runs once).")
     eval: Annotated[EvalConfig, StageOverrides(EvalConfig, "codesft eval run", EVAL_OWNED)] = Field(default_factory=EvalConfig, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
 
     @field_serializer("curate", "faults", "train", "eval")
@@ -176,8 +177,13 @@ def check_config(cfg: RunConfig) -> None:
     _faults_config(cfg, out)
     for name in cfg.conditions:
         _train_config(cfg, name, cfg.model, "<faults bundle>", out)
-    for bench in cfg.benchmarks:
+    for bench in evaluated_benchmarks(cfg):
         _eval_config(cfg, bench, cfg.model, "<faults bundle>", out)
+
+
+def evaluated_benchmarks(cfg: RunConfig) -> list[str]:
+    """`benchmarks`, then the retention suite's benchmarks not already among them (each runs once)."""
+    return list(dict.fromkeys([*cfg.benchmarks, *cfg.retention]))
 
 
 def _eval_benchmark(name: str, bundle: str) -> str:
@@ -187,7 +193,7 @@ def _eval_benchmark(name: str, bundle: str) -> str:
 def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Path:
     """Run the whole loop; returns the path of the run's report.html."""
     from codesft.curate.pipeline import one_line_summary, run_curate
-    from codesft.evaluate.compare import compare
+    from codesft.evaluate.compare import SIGNIFICANCE, compare
     from codesft.evaluate.runner import run_eval
     from codesft.faults import generate_faults
     from codesft.report.run import write_run_report
@@ -224,7 +230,7 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
     models = {"base": model, **{m: str(Path(d) / "model") for m, d in trained.items()}}
     comparisons: dict[str, Any] = {}
     evals: dict[str, dict[str, str]] = {}
-    for bench in cfg.benchmarks:
+    for bench in evaluated_benchmarks(cfg):
         evals[bench] = {}
         for name, source in models.items():
             ecfg = _eval_config(cfg, bench, source, fault_bundle, out / "eval" / bench / name)
@@ -235,7 +241,8 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
                                         lambda dirs=dirs, bench=bench: {"dir": str(out / "compare" / bench),
                                                                         "report": compare(dirs, out / "compare" / bench)})
     report = write_run_report(out, cfg.model_dump(mode="json"), {"bundle": bundle, "fault_bundle": fault_bundle,
-                              "train": trained, "eval": evals, "compare": comparisons, "timings": stages.timings})
+                              "train": trained, "eval": evals, "compare": comparisons, "timings": stages.timings,
+                              "retention": cfg.retention, "significance": SIGNIFICANCE})
     log(f"report: {report}")
     return report
 
@@ -261,7 +268,9 @@ def _exit_code(exc: Exception) -> int | None:
     if isinstance(exc, (ConfigError, BenchmarkError, ModelSourceError, DataError, InputError)):
         return 2
     # HarnessFault: the sandbox canary failed before a stage ran anything; its message names the fault.
-    return 1 if isinstance(exc, (NonFiniteGradientError, HarnessFault)) else None
+    from codesft.evaluate.runner import GenerationFault
+
+    return 1 if isinstance(exc, (NonFiniteGradientError, HarnessFault, GenerationFault)) else None
 
 
 def register(app: typer.Typer) -> None:

@@ -34,9 +34,24 @@ def test_tiny_run_end_to_end_and_resume(tmp_path):
         assert (out / rel).exists(), rel
     summary = json.loads((out / "run_summary.json").read_text())
     assert set(summary["train"]) == {"sft", "fgit"}
-    for bench in ("humaneval", "bundle"):
+    assert list(summary["eval"]) == ["bundle", "humaneval+"]  # in-domain, then the retention suite
+    for bench in ("bundle", "humaneval+"):
         assert set(summary["eval"][bench]) == {"base", "sft", "fgit"}
         assert len(summary["compare"][bench]["report"]["comparisons"]) == 2
+    # the page opens with one verdict sentence per trained model and benchmark, before any table
+    verdict = page[page.index("<h2>Verdict</h2>"):page.index("<h2>Data</h2>")]
+    assert page.index("<h2>Verdict</h2>") < page.index("<table")
+    for model in ("sft", "fgit"):
+        for bench in ("bundle", "humaneval+"):
+            line = re.search(rf"<li>{model} is (better than|worse than|the same as) base[^<]* on {re.escape(bench)}: "
+                             rf"pass@1 [^<]*difference [^<]*95% CI [^<]*McNemar p = [^<]*</li>", verdict)
+            assert line, (model, bench, verdict)
+    assert [(v["model"], v["benchmark"]) for v in summary["verdicts"]] == [
+        ("sft", "bundle"), ("fgit", "bundle"), ("sft", "humaneval+"), ("fgit", "humaneval+")]
+    if not any(v["verdict"] == "better" for v in summary["verdicts"]):  # a random model beats nothing
+        assert "No trained model beats base on any benchmark." in verdict
+    drift = json.loads((Path(summary["train"]["sft"]) / "run.json").read_text())["drift"]
+    assert drift["kl_mean"] >= 0 and f"<td>{drift['kl_mean']:.4g}</td>" in page  # drift in the training table
     fault_manifest = json.loads((Path(summary["fault_bundle"]) / "manifest.json").read_text())
     assert fault_manifest["parent_version"]
     assert json.loads((Path(summary["train"]["fgit"]) / "run.json").read_text())["method"] == "fgit"
@@ -122,3 +137,37 @@ def test_the_run_config_holds_each_stage_as_its_typed_config(tmp_path):
     path = tmp_path / "run_config.yaml"
     path.write_text(yaml.safe_dump(written, sort_keys=False))
     assert resolve_config(path, None, {}).model_dump(mode="json") == written
+
+
+def _entry(diff, lo, hi, p, problems=40):
+    return {"run": "runs/x/eval/humaneval+/sft", "difference": diff, "ci95": [lo, hi], "problems": problems,
+            "pass@1_baseline": 0.5, "pass@1_candidate": 0.5 + diff, "mcnemar": {"p_value": p}}
+
+
+def test_verdict_sentences_on_hand_made_comparisons():
+    from codesft.report.run import verdict, verdict_sentence, verdicts
+
+    better, same, worse = _entry(0.2, 0.05, 0.35, 0.01), _entry(0.1, -0.05, 0.25, 0.2), _entry(-0.25, -0.4, -0.1, 0.003)
+    assert [verdict(e, 0.05) for e in (better, same, worse)] == ["better", "same", "worse"]
+    assert verdict(_entry(-0.3, -0.6, 0.0, 0.06), 0.05) == "same"  # a big loss without evidence is noise
+    assert verdict_sentence("sft", "humaneval+", better, 0.05) == (
+        "sft is better than base on humaneval+: pass@1 50.0% → 70.0%, difference +20.0 points "
+        "(95% CI +5.0 to +35.0), McNemar p = 0.01, 40 problems.")
+    assert verdict_sentence("fgit", "bundle", same, 0.05) == (
+        "fgit is the same as base within noise on bundle: pass@1 50.0% → 60.0%, difference +10.0 points "
+        "(95% CI -5.0 to +25.0), McNemar p = 0.2 ≥ 0.05, 40 problems.")
+    assert verdict_sentence("sft", "mbpp:test", worse, 0.05).startswith(
+        "sft is worse than base on mbpp:test: pass@1 50.0% → 25.0%, difference -25.0 points (95% CI -40.0 to -10.0), "
+        "McNemar p = 0.003")
+    info = {"significance": 0.05, "compare": {"humaneval+": {"report": {"comparisons": [worse, better]}}}}
+    assert [(v["model"], v["verdict"]) for v in verdicts(info)] == [("sft", "worse"), ("sft", "better")]
+
+
+def test_a_retention_benchmark_already_evaluated_runs_once():
+    from codesft.pipeline import evaluated_benchmarks
+
+    cfg = resolve_config(None, "tiny", {"benchmarks": ["humaneval+", "bundle"]})
+    assert cfg.retention == ["humaneval+"] and evaluated_benchmarks(cfg) == ["humaneval+", "bundle"]
+    cfg = resolve_config(None, "tiny", {"benchmarks": ["bundle"], "retention": ["humaneval+", "mbpp:test"]})
+    assert evaluated_benchmarks(cfg) == ["bundle", "humaneval+", "mbpp:test"]
+    assert RunConfig().retention == ["humaneval+"]

@@ -47,12 +47,64 @@ def _bars(rows: list[tuple[str, float]]) -> str:
     return "".join(parts)
 
 
+def verdict(entry: dict[str, Any], significance: float) -> str:
+    """better / same / worse than base, from a paired comparison (codesft.evaluate.compare): a difference counts
+    only when McNemar's p is below `significance`; anything else is the same within noise."""
+    p, d = entry["mcnemar"]["p_value"], entry["difference"]
+    if p < significance and d > 0:
+        return "better"
+    if p < significance and d < 0:
+        return "worse"
+    return "same"
+
+
+_VERDICT_WORDS = {"better": "is better than base", "worse": "is worse than base",
+                  "same": "is the same as base within noise"}
+
+
+def verdict_sentence(model: str, bench: str, entry: dict[str, Any], significance: float) -> str:
+    """One sentence: the verdict with the pass@1 of both, the difference, its 95% CI and McNemar's p."""
+    lo, hi = entry["ci95"]
+    p = entry["mcnemar"]["p_value"]
+    kind = verdict(entry, significance)
+    test = f"p = {p:.3g}" + (f" ≥ {significance:g}" if kind == "same" else "")
+    return (f"{model} {_VERDICT_WORDS[kind]} on {bench}: pass@1 {_pct(entry['pass@1_baseline'])} → "
+            f"{_pct(entry['pass@1_candidate'])}, difference {100 * entry['difference']:+.1f} points "
+            f"(95% CI {100 * lo:+.1f} to {100 * hi:+.1f}), McNemar {test}, {entry['problems']} problem{'' if entry['problems'] == 1 else 's'}.")
+
+
+def verdicts(info: dict[str, Any]) -> list[dict[str, str]]:
+    """One verdict per trained model and benchmark, in the order the run evaluated them."""
+    out = []
+    for bench, comp in info["compare"].items():
+        for entry in comp["report"]["comparisons"]:
+            model = Path(entry["run"]).name  # eval/<benchmark>/<model>
+            out.append({"model": model, "benchmark": bench, "verdict": verdict(entry, info["significance"]),
+                        "sentence": verdict_sentence(model, bench, entry, info["significance"])})
+    return out
+
+
+def _verdict_section(found: list[dict[str, str]]) -> str:
+    parts = ["<h2>Verdict</h2>"]
+    if found and not any(v["verdict"] == "better" for v in found):
+        parts.append("<p><strong>No trained model beats base on any benchmark.</strong></p>")
+    parts.append("<ul>" + "".join(f"<li>{html.escape(v['sentence'])}</li>" for v in found) + "</ul>")
+    return "".join(parts)
+
+
+def _drift(run: dict[str, Any]) -> str:
+    d = run.get("drift")
+    return f"{d['kl_mean']:.4g}" if isinstance(d, dict) else "–"
+
+
 # size: the report page is one linear HTML template, section after section
 def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) -> Path:
     manifest = _load(Path(info["fault_bundle"]) / "manifest.json") or _load(Path(info["bundle"]) / "manifest.json")
     counts = manifest.get("counts", {})
+    info = {**info, "verdicts": verdicts(info)}
     body = [f"<h1>codesft run</h1><p class='muted'>preset {html.escape(config['preset'])} · model "
-            f"{html.escape(config['model'])} · codesft {html.escape(str(manifest.get('codesft_version', '')))}</p>"]
+            f"{html.escape(config['model'])} · codesft {html.escape(str(manifest.get('codesft_version', '')))}</p>",
+            _verdict_section(info["verdicts"])]
 
     body.append("<h2>Data</h2><table><tr><th>bundle</th><th>inputs</th><th>accepted</th><th>downgraded</th><th>rejected</th><th>with a fault</th><th>report</th></tr>")
     for label, path in (("curated", info["bundle"]), ("with faults", info["fault_bundle"])):
@@ -65,7 +117,7 @@ def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) ->
     if not counts:
         body.append("<p class='muted'>bundle manifest not readable</p>")
 
-    body.append("<h2>Training</h2><table><tr><th>method</th><th>records</th><th>steps</th><th>train loss</th><th>wall time</th><th>files</th></tr>")
+    body.append("<h2>Training</h2><table><tr><th>method</th><th>records</th><th>steps</th><th>train loss</th><th title='mean per-token KL(fine-tuned || base) on held-out prompts'>drift (KL)</th><th>wall time</th><th>files</th></tr>")
     for method, d in info["train"].items():
         run = _load(Path(d) / "run.json")
         metrics = run.get("metrics", {})
@@ -74,14 +126,15 @@ def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) ->
         links = " · ".join(_link(out, Path(d) / name, name) for name in ("run.json", "config.yaml", "preflight.json")
                            if (Path(d) / name).exists())
         body.append(f"<tr><td>{html.escape(method)}</td><td>{run.get('records', '–')}</td><td>{run.get('global_step', '–')}</td>"
-                    f"<td>{f'{loss:.4f}' if isinstance(loss, (int, float)) else '–'}</td>"
+                    f"<td>{f'{loss:.4f}' if isinstance(loss, (int, float)) else '–'}</td><td>{_drift(run)}</td>"
                     f"<td>{f'{secs:.0f} s' if secs is not None else '–'}</td><td>{links}</td></tr>")
     body.append("</table>")
 
     body.append("<h2>Evaluation</h2>")
     for bench, runs in info["eval"].items():
         rows = []
-        body.append(f"<h3>{html.escape(bench)}</h3><table><tr><th>model</th><th>problems</th><th>pass@1</th><th>95% CI</th><th>report</th></tr>")
+        role = " <span class='muted'>(retention)</span>" if bench in info.get("retention", []) else ""
+        body.append(f"<h3>{html.escape(bench)}{role}</h3><table><tr><th>model</th><th>problems</th><th>pass@1</th><th>95% CI</th><th>report</th></tr>")
         for name, d in runs.items():
             summary = _load(Path(d) / "summary.json")
             p1 = summary.get("metrics", {}).get("pass@k", {}).get("pass@1", {})

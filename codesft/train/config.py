@@ -57,6 +57,9 @@ class TrainConfig(CommandConfig):
     tensorboard: bool = Field(default=True, description="Also log to TensorBoard (output_dir/tensorboard).")
     preflight_only: bool = Field(default=False, description="Run the data and mask preflight, print its report and stop.")
     dtype: str = Field(default="auto", description="Weights dtype when loading: auto, fp32, bf16, fp16.")
+    drift_prompts: int = Field(
+        default=32, ge=0, le=164, description="Drift: mean per-token KL(fine-tuned || base) over the first N HumanEval "
+                                              "prompts with their canonical answers, recorded in run.json (0: off).")
 
     @model_validator(mode="after")
     def _fixed_weight_needs_fixed(self) -> "TrainConfig":

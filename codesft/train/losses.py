@@ -126,3 +126,17 @@ def fgit_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
     if return_stats:
         return loss, {"fgit_weight": w.detach(), "fgit_preference": p.detach()}
     return loss
+
+
+def mean_token_kl(logits_p: torch.Tensor, logits_q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over masked positions of KL(p || q) between the next-token distributions of two models.
+
+    `logits_p`, `logits_q` [B, T, V]; `mask` [B, T] (bool or 0/1) marks the positions compared (the logits at
+    a position are its next-token distribution; no shift here). Token-weighted: every masked position counts
+    once, whichever sequence it is in. float32, for the same reason as `token_nll`. 0 when nothing is masked.
+    """
+    logp = F.log_softmax(logits_p.float(), dim=-1)
+    logq = F.log_softmax(logits_q.float(), dim=-1)
+    kl = (logp.exp() * (logp - logq)).sum(dim=-1)  # [B, T]
+    sel = mask.to(kl.dtype)
+    return (kl * sel).sum() / sel.sum().clamp(min=1)

@@ -202,6 +202,7 @@ def train(config: TrainConfig) -> Path:
                               data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
                               callbacks=_callbacks(config, out), method=config.method, weighting=config.weighting,
                               alpha=config.alpha, fixed_weight=config.fixed_weight, pad_token_id=tokenizer.pad_token_id)
+    _check_drift_possible(config, trainer)
     with _attention_without_cudnn():
         result = trainer.train(resume_from_checkpoint=resume)
     if trainer.is_world_process_zero():
@@ -213,9 +214,33 @@ def train(config: TrainConfig) -> Path:
                "preflight": {k: v for k, v in report.to_dict().items() if k != "problems"},
                "resumed_from": resume, "metrics": result.metrics, "global_step": trainer.state.global_step,
                "adapter": bool(config.lora.enabled), "versions": _versions(),
-               "device": device_description(trainer.args.device)}
+               "device": device_description(trainer.args.device),
+               "drift": _drift(config, trainer.accelerator.unwrap_model(trainer.model), tokenizer)}
         (out / "run.json").write_text(json.dumps(run, indent=2, default=str))
     return out
+
+
+def _check_drift_possible(config: TrainConfig, trainer: Any) -> None:
+    """Before training: the drift is measured on the main process alone, where a sharded model would wait for
+    the other ranks forever."""
+    if config.drift_prompts and (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        raise ConfigError("drift_prompts: drift is not measured on a sharded model (FSDP/DeepSpeed); "
+                          "set --drift-prompts 0")
+
+
+def _drift(config: TrainConfig, model: Any, tokenizer: Any) -> dict[str, Any] | None:
+    """The drift figure (codesft.train.drift) of the trained model, or None when `drift_prompts` is 0. A LoRA
+    model is its own base (adapter disabled); a full fine-tune loads the base once more."""
+    if config.drift_prompts == 0:
+        return None
+    from codesft.train.drift import measure_drift
+
+    base = None
+    if not hasattr(model, "disable_adapter"):
+        from codesft.models import load_model_and_tokenizer
+
+        base, _ = load_model_and_tokenizer(config.model, dtype=config.dtype)
+    return measure_drift(model, tokenizer, config.drift_prompts, config.max_length, base=base).to_dict()
 
 
 def _attention_without_cudnn() -> Any:

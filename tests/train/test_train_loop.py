@@ -20,7 +20,8 @@ def _losses(out: Path) -> list[float]:
 
 def _cfg(tiny_model_dir, data, out, **kw):
     base = dict(model=str(tiny_model_dir), data=str(data), output_dir=str(out), max_steps=8, learning_rate=3e-3,
-                batch_size=3, bf16=False, max_length=256, tensorboard=False)
+                batch_size=3, bf16=False, max_length=256, tensorboard=False,
+                drift_prompts=0)  # drift has its own tests (test_train_drift.py); here it would only add time
     base.update(kw)
     return base
 
