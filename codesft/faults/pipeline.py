@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from codesft.bundle.staging import batched, staged
 from codesft.faults.config import FaultsConfig
 from codesft.faults.generators import Candidate, make_generator
 from codesft.faults.similarity import EmbeddingSimilarity, edit_similarity
@@ -152,23 +153,12 @@ def attach_faults(batch: list[Sample], config: FaultsConfig, generator: Any, sim
     return out
 
 
-def _batches(samples: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
-    batch: list[Sample] = []
-    for s in samples:
-        batch.append(s)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _with_faults(bundle: Any, config: FaultsConfig, report: FaultReport, pool: Any) -> Iterator[Sample]:
     """Every record of the bundle, in order: eligible ones through `attach_faults`, all with the lineage."""
     generator = make_generator(config)
     similarity = EmbeddingSimilarity(config.embedder) if config.embedder else None
     lineage = f"{bundle.name}@{bundle.version}"
-    for batch in _batches(bundle.samples(), config.batch_size):
+    for batch in batched(bundle.samples(), config.batch_size):
         eligible = [s for s in batch if _eligible(s, config)]
         done = iter(attach_faults(eligible, config, generator, similarity, report, pool)) if eligible else iter(())
         for s in batch:
@@ -176,20 +166,6 @@ def _with_faults(bundle: Any, config: FaultsConfig, report: FaultReport, pool: A
             if lineage not in s.provenance.lineage:
                 s.provenance.lineage = [*s.provenance.lineage, lineage]
             yield s
-
-
-def _stage(records: Iterator[Sample], staged: Path) -> Iterator[Sample]:
-    """Write the records to `staged` (constant memory), then read them back lazily."""
-    with staged.open("w", encoding="utf-8") as fh:
-        for s in records:
-            fh.write(s.to_json() + "\n")
-
-    def staged_records() -> Iterator[Sample]:
-        with staged.open(encoding="utf-8") as fh:
-            for line in fh:
-                yield Sample.from_json(line)
-
-    return staged_records()
 
 
 def generate_faults(bundle_path: str | Path, config: FaultsConfig | dict | None = None,
@@ -213,8 +189,8 @@ def generate_faults(bundle_path: str | Path, config: FaultsConfig | dict | None 
         # The report goes into the new bundle's summary, so the records are staged in a temp file first
         # and the bundle is written once the counts are known.
         with tempfile.TemporaryDirectory(dir=out_root, prefix=".faults-") as td:
-            staged = _stage(_with_faults(bundle, config, report, pool), Path(td) / "samples.jsonl")
-            return write_bundle(staged, bundle.rejected(), out_root, bundle.name, version, bundle_config,
+            records = staged(_with_faults(bundle, config, report, pool), Path(td) / "samples.jsonl")
+            return write_bundle(records, bundle.rejected(), out_root, bundle.name, version, bundle_config,
                                 parent_version=bundle.version, formats=bundle.manifest.get("formats"),
                                 stats={"faults": report.to_dict()})
     finally:

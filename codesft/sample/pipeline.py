@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codesft.bundle.staging import batched, staged
 from codesft.sample.answers import RESOLVE_INDEX, answer_key
 from codesft.sample.config import SampleConfig
 from codesft.sample.generate import (
@@ -80,17 +81,6 @@ def _why_not(s: Sample, cfg: SampleConfig) -> str | None:
     return None
 
 
-def _batches(items: Iterator[Sample], size: int) -> Iterator[list[Sample]]:
-    batch: list[Sample] = []
-    for s in items:
-        batch.append(s)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class _Sampler:
     """Fills the work log: the missing self-samples of a batch, then the missing re-solves."""
 
@@ -126,7 +116,7 @@ def _fill(bundle: Any, cfg: SampleConfig, work: WorkLog, log: Log) -> None:
     check_sandbox(limits, workers=cfg.workers)  # raises HarnessFault before any answer is judged
     with SandboxPool(limits, cfg.workers) as pool:
         sampler = _Sampler(cfg, work, pool, log)
-        for batch in _batches((s for s in bundle.samples() if _why_not(s, cfg) is None), cfg.batch_size):
+        for batch in batched((s for s in bundle.samples() if _why_not(s, cfg) is None), cfg.batch_size):
             sampler.batch(batch)
 
 
@@ -178,20 +168,6 @@ def _records(bundle: Any, cfg: SampleConfig, work: WorkLog, report: SampleReport
             yield rec
 
 
-def _stage(records: Iterator[Sample], staged: Path) -> Iterator[Sample]:
-    """Write the records to `staged` (constant memory) so the counts are known before the bundle is written."""
-    with staged.open("w", encoding="utf-8") as fh:
-        for s in records:
-            fh.write(s.to_json() + "\n")
-
-    def read() -> Iterator[Sample]:
-        with staged.open(encoding="utf-8") as fh:
-            for line in fh:
-                yield Sample.from_json(line)
-
-    return read()
-
-
 def sample_bundle(bundle_path: str | Path, config: SampleConfig | dict[str, Any], report: SampleReport | None = None,
                   log: Log = lambda m: print(m, file=sys.stderr)) -> Path:
     """Write `<version>+sample` (or `config.version`) of the bundle; returns its path."""
@@ -214,8 +190,8 @@ def sample_bundle(bundle_path: str | Path, config: SampleConfig | dict[str, Any]
                      "sample": cfg.model_dump(mode="json", exclude={"out", "resume", "workers", "base_url"})}
     formats = list(bundle.manifest.get("formats") or ALL_FORMATS)
     with tempfile.TemporaryDirectory(dir=out_root, prefix=".sample-") as td:
-        staged = _stage(_records(bundle, cfg, work, report, cfg.backend), Path(td) / "samples.jsonl")
+        records = staged(_records(bundle, cfg, work, report, cfg.backend), Path(td) / "samples.jsonl")
         counts = report.to_dict()
-        return write_prepared((prepare(s, formats, bundle_config) for s in staged), bundle.rejected(), out_root,
+        return write_prepared((prepare(s, formats, bundle_config) for s in records), bundle.rejected(), out_root,
                               bundle.name, version, bundle_config, parent_version=bundle.version, formats=formats,
                               stats={"sample": counts}, manifest_extra={"sample": counts})
