@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from codesft.bundle import Bundle, load_bundle, prepare_dict, rejected_entry, write_prepared
-from codesft.curate.redact import redact_value
+from codesft.curate.redact import redact_rejected_entry
 from codesft.review.agreement import agreement
 from codesft.review.edits import EditError, apply_edit, check_saveable, reverify
 from codesft.review.store import ReviewStore, StoredDecision, content_sha256, latest
@@ -51,14 +51,15 @@ def write_version(parent: Bundle, records: Iterator[dict[str, Any]], rejected: I
             yield prepare_dict(d, formats, config)
 
     def all_rejected() -> Iterator[dict[str, Any]]:
-        # The writer writes entries as given: nothing rejected leaves in clear, so each is redacted here
-        # (the parent's were redacted when it was written; redacting them again changes nothing).
-        yield from (redact_value(e) for e in parent.rejected())
+        # The writer writes entries as given. The parent's were redacted when the parent was written (as
+        # faults and sample pass them on); a record the reviewer rejects is redacted the way curate's driver
+        # redacts its rejected entries, with every rule.
+        yield from parent.rejected()
         for d in rejected:
             review = d["quality"]["review"]
             entry = rejected_entry(d)
             entry.update({"reason": f"review:{review['reason']}", "reviewer": review["reviewer"], "stage": "review"})
-            yield redact_value(entry)
+            yield redact_rejected_entry(entry)
 
     return write_prepared(prepared(), all_rejected(), parent.path.parent.parent, parent.name, version, config,
                           parent_version=parent.version, formats=formats, stats=stats, manifest_extra=manifest_extra)
