@@ -65,6 +65,9 @@ def curate_yaml(work: Path, mbpp: Path) -> Path:
     base = yaml.safe_load((ROOT / "examples" / "curate.yaml").read_text())
     base.update(inputs=[f"eval_questions:{mbpp}"], name="mbpp-train", version="1.0.0")
     base["balance"] = {"enabled": False}
+    # The pool is MBPP's train and validation splits: protecting mbpp:validation (the example config does, for
+    # teams that evaluate on it) would reject the pool's own validation problems as contaminated.
+    base["decontam"]["benchmarks"] = [b for b in base["decontam"]["benchmarks"] if b != "mbpp:validation"]
     # MBPP ids 511-974 are the train+validation pool: put every record in train.
     base["split"] = {"train": 100, "validation": 0, "test": 0, "holdout": 0}
     path = work / "curate_mbpp.yaml"

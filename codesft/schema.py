@@ -63,13 +63,29 @@ class Message(_Model):
 
 
 class Code(_Model):
-    language: str = Field(default="python", description="Programming language of solution/tests.")
-    solution: str | None = Field(default=None, description="The correct (reference or fixed) code.")
-    tests: str | None = Field(default=None, description="Test code: plain asserts, or a check(candidate) function.")
+    language: str = Field(default="python", description="Programming language of solution/tests. The sandbox runs python, javascript (node; alias js) and sql (SQLite in memory); a record in another language stays unverified.")
+    solution: str | None = Field(default=None, description="The correct (reference or fixed) code; for sql the query (statements whose last one returns the rows).")
+    tests: str | None = Field(default=None, description="Test code: plain asserts, or a check(candidate) function (python; javascript with node:assert or node:test). For sql: the JSON of a SqlExpectation, the rows the query must return and whether their order counts.")
     entry_point: str | None = Field(default=None, description="Function under test; the harness calls check(entry_point).")
     prompt: str | None = Field(default=None, description="Code prefix the solution continues (HumanEval style), if any.")
     before: str | None = Field(default=None, description="For repair pairs: the problematic code before the fix.")
-    setup: str | None = Field(default=None, description="Code run before the tests (imports, fixtures).")
+    setup: str | None = Field(default=None, description="Code run before the tests (imports, fixtures); for sql the schema (DDL) and seed rows (INSERTs), run as one script on a fresh in-memory database.")
+
+
+SqlValue = bool | int | float | str | None
+
+
+class SqlExpectation(_Model):
+    """The tests of a sql record, stored as JSON in `Code.tests`: the rows the query must return. Values compare
+    as SQLite returns them: integers and floats by value (an integral float equals its integer; floats equal when
+    they agree to 9 decimal places), text exactly, null as null."""
+    rows: list[list[SqlValue]] = Field(description="Expected result rows, each a list of column values.")
+    order: Literal["ordered", "unordered"] = Field(description="ordered: the rows must come in this order (the query orders them); unordered: compared as a multiset (order ignored, duplicates counted).")
+    columns: list[str] | None = Field(default=None, description="When given, the result's column names must be these, in this order.")
+
+    def to_tests(self) -> str:
+        """The canonical text stored in `Code.tests` (compact, sorted keys: the same expectation, the same bytes)."""
+        return json.dumps(self.model_dump(exclude_none=True), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class CharSpan(_Model):
@@ -191,7 +207,7 @@ class SamplingInfo(_Model):
     k: int = Field(ge=1, description="Answers drawn for the record.")
     passed: int = Field(ge=0, description="How many of the k answers passed the record's tests in the sandbox.")
     model: str = Field(description="Model the answers were drawn from (served name, hub id or path).")
-    engine: str = Field(description="Generation backend that served the model: transformers or openai.")
+    engine: str = Field(description="Engine that served the model: the backend (transformers, openai, llamacpp) and, where known, its version (e.g. `llamacpp: llama.cpp server version: 1 (0c1e570)`). Answers from another engine are another policy, even for the same weights.")
     temperature: float = Field(description="Sampling temperature.")
     top_p: float = Field(description="Nucleus sampling mass.")
     seed: int = Field(description="Base seed; answer i used seed + i.")
@@ -203,6 +219,25 @@ class SamplingInfo(_Model):
     reference_solution: str | None = Field(default=None, description="The record's original code.solution, kept verbatim.")
     reference_answer: str = Field(description="The record's original assistant answer, kept verbatim.")
     failures: dict[str, int] = Field(default_factory=dict, description="Answers that did not pass, by reason (failed, timeout, syntax_error, no_code, empty, request_failed, ...).")
+
+
+class AugmentationInfo(_Model):
+    """How `codesft augment` made a record from another one: the parent, the strategy, the teacher and the checks
+    it passed. The record's own `provenance.lineage` ends with the parent bundle version and the parent's id."""
+    strategy: Literal["rephrase", "evol", "harder", "easier", "translate"] = Field(description="rephrase: the parent's task in other words (same solution and tests); evol: an Evol-Instruct operation; harder / easier: a new task with a difficulty target; translate: the task, solution and tests in another language.")
+    operation: str = Field(description="The prompt variant: the rephrase style, the Evol-Instruct operation (add_constraints, deepen, concretize, increase_reasoning, broaden), harder, easier, or the target language.")
+    parent_sample_id: str = Field(description="sample_id of the record this one was made from.")
+    parent_bundle: str = Field(description="NAME@VERSION of the bundle the parent was read from.")
+    teacher: str = Field(description="Model that wrote the new text (served name, hub id, path or offline:NAME).")
+    engine: str = Field(description="Generation backend that served the teacher: transformers, openai or llamacpp.")
+    temperature: float = Field(description="Sampling temperature of the teacher's request.")
+    top_p: float = Field(description="Nucleus sampling mass of the teacher's request.")
+    seed: int = Field(description="Seed of the teacher's request (the base seed + the attempt's index).")
+    prompt_template_sha256: str = Field(description="sha256 of the prompt templates used (the strategy's template, the answer format and, for evol / harder / easier, the self-consistency template); the same for every record made with the same templates.")
+    difficulty_target: Literal["harder", "easier"] | None = Field(default=None, description="harder / easier: the difficulty the teacher was asked for. The measured difficulty is the student's pass rate, `sampling.pass_rate` and `metadata.difficulty`, once `codesft sample` ran on the new version.")
+    parent_difficulty: str | None = Field(default=None, description="The parent's metadata.difficulty when the record was made.")
+    parent_pass_rate: float | None = Field(default=None, ge=0.0, le=1.0, description="The parent's sampling.pass_rate when the record was made (None: the parent was never sampled).")
+    checks: dict[str, str] = Field(default_factory=dict, description="Sandbox verdicts the record was kept on: own_tests (the new solution under the new tests), original_solution (the parent's solution under the new tests: must fail), second_solution (an independently drawn solution under the new tests: must pass).")
 
 
 class Sample(_Model):
@@ -220,6 +255,7 @@ class Sample(_Model):
     redaction: Redaction = Field(default_factory=Redaction)
     dedup: Dedup | None = Field(default=None, description="Duplicate cluster the record belongs to, if any.")
     sampling: SamplingInfo | None = Field(default=None, description="Self-sampling data (`codesft sample`): pass rate, k, model, the kept answer's origin and the original reference; absent when the record was never sampled.")
+    augmentation: AugmentationInfo | None = Field(default=None, description="How `codesft augment` made this record from its parent (strategy, teacher, prompt-template hash, checks); absent on records that were not made by augmentation.")
     export_compatibility: dict[str, str] = Field(default_factory=dict, description="Per export format: 'ok' or the reason it is not exported.")
 
     @model_serializer(mode="wrap")
@@ -229,6 +265,8 @@ class Sample(_Model):
         data = handler(self)
         if self.sampling is None:
             data.pop("sampling", None)
+        if self.augmentation is None:  # the same for `augmentation`, added later still
+            data.pop("augmentation", None)
         return data
 
     def to_json(self) -> str:

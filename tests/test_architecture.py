@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     # 1. engines
     "sandbox": 1, "bundle": 1, "export": 1, "executors": 1,
     # 2. stages
-    "sources": 2, "curate": 2, "faults": 2, "train": 2, "evaluate": 2, "review": 2, "sample": 2,
+    "sources": 2, "curate": 2, "faults": 2, "train": 2, "evaluate": 2, "review": 2, "sample": 2, "augment": 2,
     # 3. entry points
     "pipeline": 3, "cli": 3,
 }
@@ -35,6 +35,8 @@ SIDEWAYS = {
     ("sample", "curate"),
     ("sample", "evaluate"),
     ("sample", "faults"),
+    ("augment", "curate"),
+    ("augment", "evaluate"),
 }
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
 

@@ -107,3 +107,20 @@ def test_stage_overrides_reach_every_field_of_the_stage_and_are_checked(tmp_path
     text = fields_help(Outer)
     assert "--stage.FIELD VALUE: any field of `codesft stage`" in text and "except model" in text
     assert "--runs.NAME.FIELD VALUE" in text
+
+
+def test_every_command_that_generates_declares_every_generation_setting():
+    """build_backend reads every GenerationSettings field: a command config missing one fails at run time."""
+    from codesft.augment.config import AugmentConfig
+    from codesft.evaluate.config import EvalConfig
+    from codesft.evaluate.generation import GenerationSettings
+    from codesft.sample.config import SampleConfig
+
+    # Declared by the command itself, on purpose: a teacher writes a task, a solution and tests (1024 tokens).
+    own = {AugmentConfig: {"max_new_tokens"}}
+    for cls in (EvalConfig, SampleConfig, AugmentConfig):
+        missing = set(GenerationSettings.model_fields) - set(cls.model_fields)
+        assert not missing, (cls.__name__, sorted(missing))
+        for name, field in GenerationSettings.model_fields.items():
+            if name not in own.get(cls, set()):
+                assert cls.model_fields[name].description == field.description, (cls.__name__, name)

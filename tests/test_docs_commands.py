@@ -52,6 +52,10 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"--generator teacher", "needs an OpenAI-compatible server (tests/faults use a local stub)"),
     (r"--embedder", "needs a sentence-transformers model directory"),
     (r"^codesft sample .*--backend openai", "needs an OpenAI-compatible server (tests/sample use a scripted one)"),
+    (r"^codesft llamacpp build", "compiles llama-server (minutes); the slow test of tests/sample/test_llamacpp.py "
+                                 "builds it when none is found"),
+    (r"--backend llamacpp", "needs a llama-server build and a GGUF model: tests/sample/test_llamacpp.py runs a "
+                            "stand-in server (and the real one, slow)"),
     (r"^python benchmarks/fgit_vs_sft\.py", "hours of training, and --publish writes into docs/; "
                                             "tests/test_fgit_experiment.py runs it on the tiny model (slow)"),
 ]

@@ -3,10 +3,15 @@
 Repair pairs: the fixed code must pass; the problematic code is run against the same tests and
 should fail (recorded in `before_status`, with a warning when it passes; the gate's `before_passes`
 policy then downgrades or rejects the record: it is no repair pair). Records without tests, or in a language the
-sandbox does not run, stay `unverified` — that is not a failure. A `cache` (dict-like, keyed by
+sandbox does not run, stay `unverified` — that is not a failure (and gets no correctness credit: score.py's
+`unverified_credit`, 0 by default, and the gate's `unverified` policy). A `cache` (dict-like, keyed by
 the hash of what is executed) lets a restarted run skip programs that already ran.
 
-Programs are built by `codesft.sandbox.programs.program_for`, the same function faults and eval use.
+Programs are built by `codesft.sandbox.programs.program_for`, the same function faults and eval use, in the
+record's language: python, javascript (node) or sql (SQLite in memory). The first time a batch holds a
+JavaScript or SQL program, that language's check (`codesft.sandbox.check_language`: known programs must come
+out right) runs in the same pool; a sandbox that cannot judge the language (no node on the machine) stops
+the run with HarnessFault instead of failing the records.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, MutableMapping
 
 from codesft.curate.config import VerifyConfig
 from codesft.curate.gate import fork
+from codesft.sandbox.languages import LanguageUnavailable, check_language, sandbox_language
 from codesft.sandbox.programs import program_for
 from codesft.sandbox.types import Program
 from codesft.schema import Sample, Verification, content_hash
@@ -25,8 +31,12 @@ Cache = MutableMapping[str, dict]
 
 def program_key(program: Program, cfg: VerifyConfig) -> str:
     """The cache key: what is executed and under which limits (not the program's id)."""
-    return content_hash(program.code, program.test or "", program.entry_point or "", str(cfg.timeout_s),
-                        str(cfg.memory_mb))
+    parts = [program.code, program.test or "", program.entry_point or "", str(cfg.timeout_s), str(cfg.memory_mb)]
+    if program.language != "python" or program.setup is not None:
+        # Only then: a Python program's key stays what it was before other languages existed (a kept cache
+        # still serves a restarted run).
+        parts += [program.language, program.setup or ""]
+    return content_hash(*parts)
 
 
 def _needs_run(s: Sample) -> str | None:
@@ -37,7 +47,7 @@ def _needs_run(s: Sample) -> str | None:
         return "no code"
     if not s.code.tests:
         return "no tests"
-    if s.code.language != "python":
+    if sandbox_language(s.code.language) is None:
         return f"no sandbox for {s.code.language}"
     return None
 
@@ -100,12 +110,30 @@ def verify_batch(batch: list[Sample], cfg: VerifyConfig, cache: Cache | None = N
     wanted, jobs = _plan(batch, cfg, cache)
     if jobs:
         programs = [jobs[k] for k in sorted(jobs)]
+        _check_languages({p.language for p in programs}, cfg, pool)
         results = (pool.imap(programs) if pool is not None
                    else run_many(programs, limits=cfg.sandbox_settings().limits(), workers=cfg.workers))
         for result in results:
             cache[result.id] = _verdict(result).model_dump(mode="json")
     verdicts = {(i, role): Verification(**cache[key]) for i, role, key in wanted}
     return _apply(batch, verdicts)
+
+
+def _check_languages(languages: set[str], cfg: VerifyConfig, pool: Any) -> None:
+    """Python's canary ran when the Verifier started; JavaScript and SQL are checked here, once, when the first
+    program in them is about to run. Raises HarnessFault."""
+    from codesft.evaluate.canary import HarnessFault
+    from codesft.sandbox import SandboxPool
+
+    for language in sorted(languages - {"python"}):
+        try:
+            if pool is not None:
+                check_language(pool, language)  # type: ignore[arg-type]
+            else:
+                with SandboxPool(cfg.sandbox_settings().limits(), cfg.workers) as own:
+                    check_language(own, language)  # type: ignore[arg-type]
+        except LanguageUnavailable as exc:
+            raise HarnessFault(f"sandbox harness fault (not the records' fault): {exc}. Nothing was written.") from None
 
 
 def mark_unverified(s: Sample, reason: str = "verification disabled") -> Sample:

@@ -78,6 +78,9 @@ class TransformersBackend:
 
         return device_description(self.model.device)
 
+    def close(self) -> None:
+        """Nothing to stop: the model lives in this process."""
+
     def render(self, req: GenRequest) -> str:
         if req.messages is not None:
             return self.tok.apply_chat_template(req.messages, tokenize=False, add_generation_prompt=True)
@@ -182,6 +185,9 @@ class OpenAIBackend:
     def device(self) -> str:
         return f"served by {self.base_url}"
 
+    def close(self) -> None:
+        """Nothing to stop: the server is someone else's (the llamacpp subclass stops its own)."""
+
     def _payload(self, req: GenRequest) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_new_tokens,
                                 "temperature": self.temperature, "seed": req.seed}
@@ -199,10 +205,10 @@ class OpenAIBackend:
             body["logprobs"] = 1
         return "/completions", body
 
-    def _one(self, req: GenRequest) -> Generation:
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str, float]:
+        """(response JSON, error, seconds): retries connection errors, timeouts, 429 and 5xx; never raises."""
         import requests
 
-        path, body = self._payload(req)
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -220,18 +226,25 @@ class OpenAIBackend:
                 last = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 continue
             if resp.status_code >= 400:
-                return Generation(key=req.key, error=f"HTTP {resp.status_code}: {resp.text[:300]}",
-                                  time_s=time.perf_counter() - t0)
+                return None, f"HTTP {resp.status_code}: {resp.text[:300]}", time.perf_counter() - t0
             try:
-                return self._parse(req, resp.json(), time.perf_counter() - t0)
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
-                return Generation(key=req.key, error=f"malformed response: {type(exc).__name__}: {exc}",
-                                  time_s=time.perf_counter() - t0)
-        return Generation(key=req.key, error=f"gave up after {self.max_retries + 1} attempts: {last}",
-                          time_s=time.perf_counter() - t0)
+                data = resp.json()
+            except ValueError as exc:
+                return None, f"malformed response: {type(exc).__name__}: {exc}", time.perf_counter() - t0
+            return data, "", time.perf_counter() - t0
+        return None, f"gave up after {self.max_retries + 1} attempts: {last}", time.perf_counter() - t0
 
-    def _parse(self, req: GenRequest, data: dict[str, Any], dt: float) -> Generation:
-        choice = data["choices"][0]
+    def _one(self, req: GenRequest) -> Generation:
+        data, error, dt = self._post(*self._payload(req))
+        if error:
+            return Generation(key=req.key, error=error, time_s=dt)
+        try:
+            usage = data.get("usage") or {}
+            return self._parse_choice(req, data["choices"][0], int(usage.get("completion_tokens") or 0), dt)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            return Generation(key=req.key, error=f"malformed response: {type(exc).__name__}: {exc}", time_s=dt)
+
+    def _parse_choice(self, req: GenRequest, choice: dict[str, Any], n_tokens: int, dt: float) -> Generation:
         text = choice["message"].get("content") or "" if "message" in choice else choice.get("text") or ""
         if not isinstance(text, str):
             raise TypeError("content is not a string")
@@ -243,8 +256,7 @@ class OpenAIBackend:
             elif lp.get("token_logprobs"):
                 lps = [x for x in lp["token_logprobs"] if x is not None]
         text, stopped = truncate(text, self.stops)
-        usage = data.get("usage") or {}
-        return Generation(key=req.key, text=text, n_tokens=int(usage.get("completion_tokens") or 0),
+        return Generation(key=req.key, text=text, n_tokens=n_tokens,
                           mean_logprob=(sum(lps) / len(lps)) if lps else None,
                           finish_reason="stop" if stopped else str(choice.get("finish_reason") or ""),
                           time_s=round(dt, 4))

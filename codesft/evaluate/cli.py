@@ -29,6 +29,7 @@ def run_cmd(ctx: typer.Context,
     from codesft.evaluate.runner import GenerationFault, run_eval
     from codesft.models import ModelSourceError
     from codesft.evaluate.canary import HarnessFault
+    from codesft.evaluate.llamacpp import EngineError
 
     try:
         cfg = load_config(EvalConfig, config, parse_cli_overrides(list(ctx.args), EvalConfig))
@@ -36,7 +37,7 @@ def run_cmd(ctx: typer.Context,
     except (ConfigError, BenchmarkError, ModelSourceError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
-    except (HarnessFault, GenerationFault) as exc:  # a fault of the harness, not the model's: no score is written
+    except (HarnessFault, GenerationFault, EngineError) as exc:  # a fault of the harness, not the model's: no score is written
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
 
@@ -114,5 +115,40 @@ def compare_cmd(
             typer.echo(f"  {note}")
 
 
+llamacpp_app = typer.Typer(help="The managed llama.cpp engine of --backend llamacpp: build it, or show what is found.",
+                           no_args_is_help=True)
+
+
+@llamacpp_app.command("build")
+def llamacpp_build(version: Optional[str] = typer.Option(None, help="llama-cpp-python release whose vendored "
+                                                         "llama.cpp is built (default: the pinned one)."),
+                   jobs: Optional[int] = typer.Option(None, help="Parallel compile jobs (default: the CPU count).")) -> None:
+    """Download the llama-cpp-python sdist from the package index and compile its llama.cpp's llama-server into
+    codesft's cache (cmake and a C++ compiler; about 4 minutes on 2 cores)."""
+    import subprocess
+
+    from codesft.evaluate.llamacpp_build import LLAMA_CPP_PYTHON_VERSION, EngineError, build_server
+
+    try:
+        build_server(version or LLAMA_CPP_PYTHON_VERSION, jobs=jobs, log=lambda m: typer.echo(m, err=True))
+    except (EngineError, subprocess.CalledProcessError, StopIteration) as exc:
+        typer.echo(f"error: building llama-server failed: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+@llamacpp_app.command("info")
+def llamacpp_info() -> None:
+    """The llama-server binary --backend llamacpp would run, its version, and the cached build."""
+    import json
+
+    from codesft.evaluate.llamacpp_build import engine_info
+
+    info = engine_info()
+    typer.echo(json.dumps(info, indent=2))
+    if "error" in info:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")
+    app.add_typer(llamacpp_app, name="llamacpp")

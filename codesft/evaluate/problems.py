@@ -255,19 +255,27 @@ def load_bundle_test_split(path: Path) -> Benchmark:
     problems = []
     h = hashlib.sha256()
     seen = 0
+    skipped: dict[str, int] = {}
     for s in _bundle_samples(path):
         seen += 1
         h.update(s.sample_id.encode())
         if s.code is None or not s.code.tests:
             continue  # nothing executable to score against
+        if s.code.language != "python":
+            # The evaluator extracts and runs Python answers; a JavaScript or SQL record would be scored as
+            # Python. Left out, and counted in the summary's benchmark section.
+            key = f"language:{s.code.language}"
+            skipped[key] = skipped.get(key, 0) + 1
+            continue
         problems.append(_bundle_problem(s))
     if not problems:
         # Fail closed: a run over no problem would report a score of nothing and exit 0.
-        raise BenchmarkError(f"bundle {path}: its test split has {seen} record(s) and none with tests to run; "
+        raise BenchmarkError(f"bundle {path}: its test split has {seen} record(s) and none with Python tests to run"
+                             f"{f' (left out: {skipped})' if skipped else ''}; "
                              "nothing to evaluate (give the test split problems with tests, or another benchmark)")
     manifest = path / "manifest.json"
     version = json.loads(manifest.read_text()).get("version", "bundle") if manifest.is_file() else "bundle"
-    return Benchmark(f"bundle:{path.name}", str(version), h.hexdigest(), problems)
+    return Benchmark(f"bundle:{path.name}", str(version), h.hexdigest(), problems, skipped=skipped)
 
 
 def load_benchmark(spec: str) -> Benchmark:

@@ -42,3 +42,4 @@ class Benchmark:
     sha256: str                        # of the data file(s) the problems came from
     problems: list[Problem]
     license: str = ""
+    skipped: dict[str, int] = field(default_factory=dict)  # records left out of the problems, by reason

@@ -59,19 +59,13 @@ def make_program(problem: Problem, raw: str, mode: str, stops: list[str]) -> tup
 
 
 def _build_backend(cfg: EvalConfig) -> Any:
-    from codesft.evaluate.backends import OpenAIBackend, TransformersBackend, api_key_from_env
+    from codesft.evaluate.generation import build_backend, check_backend_inputs
 
-    if not cfg.model:
-        raise ConfigError("eval run needs --model")
-    common = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, stops=cfg.stops())
-    if cfg.backend == "openai":
-        if not cfg.base_url:
-            raise ConfigError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        return OpenAIBackend(cfg.base_url, cfg.model, api_key=api_key_from_env(cfg.api_key_env),
-                             concurrency=cfg.concurrency, timeout_s=cfg.request_timeout_s,
-                             max_retries=cfg.max_retries, logprobs=cfg.logprobs, **common)
-    return TransformersBackend.from_source(cfg.model, dtype=cfg.dtype, device=cfg.device,
-                                           batch_size=cfg.batch_size, logprobs=cfg.logprobs or cfg.n > 1, **common)
+    try:
+        check_backend_inputs(cfg)
+    except ValueError as exc:
+        raise ConfigError(f"eval run: {exc}") from None
+    return build_backend(cfg, stops=cfg.stops(), logprobs=cfg.logprobs or cfg.n > 1, batch_size=cfg.batch_size)
 
 
 def _requests(cfg: EvalConfig, problems: list[Problem], done: set[str]) -> list[Any]:
@@ -184,7 +178,8 @@ def _execute_and_finish(out: Path, bench: Benchmark, problems: list[Problem], ge
 
 def _bench_meta(bench: Benchmark, problems: list[Problem]) -> dict[str, Any]:
     return {"name": bench.name, "version": bench.version, "sha256": bench.sha256, "license": bench.license,
-            "problems_total": len(bench.problems), "problems_evaluated": len(problems)}
+            "problems_total": len(bench.problems), "problems_evaluated": len(problems),
+            **({"skipped": bench.skipped} if bench.skipped else {})}
 
 
 def _env_meta() -> dict[str, Any]:
@@ -257,7 +252,10 @@ def run_eval(config: EvalConfig | dict[str, Any], log: Log = lambda s: print(s, 
             generated_on = [*generated_on, device]
         atomic_write_json(run_file, {"generation": settings, "model": provenance, "generated_on": generated_on})
         total = len(problems) * cfg.n
-        _generate(backend, reqs, by_task, cfg, gens, gen_path, lambda: log(f"  generated {len(gens)}/{total}"))
+        try:
+            _generate(backend, reqs, by_task, cfg, gens, gen_path, lambda: log(f"  generated {len(gens)}/{total}"))
+        finally:
+            backend.close()  # the managed llama-server stops here, on errors and Ctrl-C too
     else:
         provenance = previous.get("model", {})
         if not run_file.is_file():

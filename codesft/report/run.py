@@ -107,13 +107,25 @@ def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) ->
             _verdict_section(info["verdicts"])]
 
     body.append("<h2>Data</h2><table><tr><th>bundle</th><th>inputs</th><th>accepted</th><th>downgraded</th><th>rejected</th><th>with a fault</th><th>report</th></tr>")
-    for label, path in (("curated", info["bundle"]), ("with faults", info["fault_bundle"])):
+    fault_manifest = _load(Path(info["fault_bundle"]) / "manifest.json")
+    own = "sample" in fault_manifest
+    second = "the model's own answers" if own else "with faults"
+    for label, path in (("curated", info["bundle"]), (second, info["fault_bundle"])):
         m = _load(Path(path) / "manifest.json").get("counts", {})
         body.append(f"<tr><td>{label}: {html.escape(Path(path).parent.name)}/{html.escape(Path(path).name)}</td>"
                     f"<td>{m.get('inputs', '–')}</td><td>{m.get('accepted', '–')}</td><td>{m.get('downgraded', '–')}</td>"
                     f"<td>{m.get('rejected', '–')}</td><td>{m.get('with_fault', '–')}</td>"
                     f"<td>{_link(out, Path(path) / 'report.html', 'report.html')}</td></tr>")
     body.append("</table>")
+    if own:
+        # answers: self: what the models trained on came from the base model itself, checked in the sandbox.
+        sc = fault_manifest["sample"]
+        hist = ", ".join(f"{k}: {v}" for k, v in (sc.get("pass_rate_histogram") or {}).items())
+        body.append(f"<p>Trained on the base model's own answers (codesft sample): {sc.get('problems', 0)} problems, "
+                    f"{sc.get('samples', 0)} answers drawn, {sc.get('passed', 0)} passed their tests; "
+                    f"{sc.get('resolved', 0)} re-solved with the reference in view, {sc.get('unsolved', 0)} unsolved "
+                    f"(reference kept); {sc.get('faults', 0)} natural faults (the nearest failing answer). "
+                    f"Answers passed out of k, by problem: {html.escape(hist) or '–'}.</p>")
     if not counts:
         body.append("<p class='muted'>bundle manifest not readable</p>")
 

@@ -28,6 +28,7 @@ class Answer:
     status: str  # a sandbox status (passed, failed, timeout, memory, error) or one of NOT_RUN
     reason: str = ""
     mean_logprob: float | None = None
+    n_tokens: int = 0  # generated tokens, as the engine counted them (throughput figures only)
 
     @property
     def key(self) -> str:
@@ -50,11 +51,20 @@ def answer_key(sample_id: str, index: int) -> str:
     return f"{sample_id}#{'resolve' if index == RESOLVE_INDEX else index}"
 
 
+def close_fence(raw: str) -> str:
+    """The answer with its last code block closed. Generation stops at the end of the first code block
+    (`SampleConfig.stop`), and the stop string is not part of the text; a kept answer becomes a training turn,
+    which must show the fence closed, as the model writes it when nothing stops it."""
+    fences = sum(1 for ln in raw.splitlines() if ln.lstrip().startswith("```"))
+    return raw.rstrip("\n") + "\n```" if fences % 2 else raw
+
+
 def prepare_answer(sample_id: str, index: int, raw: str, error: str, entry_point: str | None,
-                   mean_logprob: float | None) -> tuple[Answer, bool]:
+                   mean_logprob: float | None, n_tokens: int = 0) -> tuple[Answer, bool]:
     """(answer, whether it must run in the sandbox). A failed request, an empty answer, one without code
     or with code that does not parse is decided here, with its reason, and never runs."""
-    ans = Answer(sample_id=sample_id, index=index, raw=raw, code="", status="", mean_logprob=mean_logprob)
+    ans = Answer(sample_id=sample_id, index=index, raw=close_fence(raw), code="", status="",
+                 mean_logprob=mean_logprob, n_tokens=n_tokens)
     if error:
         ans.status, ans.reason = "request_failed", error[:300]
     elif not raw.strip():

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         except (ConfigError, ModelSourceError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        except (HarnessFault, RuntimeError) as exc:  # the harness failed: nothing is written
+        except (HarnessFault, RuntimeError) as exc:  # the harness (sandbox, server, engine) failed: nothing is written
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         d = report.to_dict()

@@ -19,20 +19,24 @@ RESOLVE_TEMPLATE = ("{task}\n\nA reference solution to this task follows. Write 
 
 
 def build_backend(cfg: SampleConfig) -> Any:
-    from codesft.evaluate.backends import (
-        OpenAIBackend,
-        TransformersBackend,
-        api_key_from_env,
-    )
+    """The backend the config names (shared with `eval run`); the caller closes it."""
+    from codesft.evaluate.generation import build_backend as build
 
-    common = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, stops=[])
-    if cfg.backend == "openai":
-        return OpenAIBackend(cfg.base_url or "", cfg.model or "", api_key=api_key_from_env(cfg.api_key_env),
-                             concurrency=cfg.concurrency, timeout_s=cfg.request_timeout_s,
-                             max_retries=cfg.max_retries, logprobs=cfg.logprobs, **common)
-    return TransformersBackend.from_source(cfg.model or "", dtype=cfg.dtype, device=cfg.device,
-                                           batch_size=cfg.batch_size,
-                                           logprobs=cfg.logprobs or cfg.selection == "logprob", **common)
+    return build(cfg, stops=list(cfg.stop), logprobs=cfg.logprobs or cfg.selection == "logprob",
+                 batch_size=cfg.batch_size)
+
+
+def engine_of(backend: Any, cfg: SampleConfig) -> str:
+    """The engine recorded on every sampled record: a sample drawn by another engine is another policy
+    (llama.cpp's quantized kernels and transformers' do not give the same answers for the same weights)."""
+    prov = getattr(backend, "provenance", {}) or {}
+    if prov.get("engine"):
+        return f"{cfg.backend}: {prov['engine']} {prov.get('engine_version', '')}".strip()
+    if cfg.backend == "transformers":
+        import transformers
+
+        return f"transformers {transformers.__version__}"
+    return cfg.backend
 
 
 def prompt_turns(s: Sample) -> list[dict[str, str]] | None:
@@ -72,7 +76,8 @@ def run_batch(jobs: list[tuple[Sample, int, list[dict[str, str]]]], backend: Any
     for gens in backend.generate(reqs):
         for g in gens:
             s, i = by_key[g.key]
-            ans, runs = prepare_answer(s.sample_id, i, g.text, g.error, s.code.entry_point, g.mean_logprob)
+            ans, runs = prepare_answer(s.sample_id, i, g.text, g.error, s.code.entry_point, g.mean_logprob,
+                                       g.n_tokens)
             answers[g.key] = ans
             if runs:
                 programs.append(program_for(s, ans.code, id=g.key))

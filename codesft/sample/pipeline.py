@@ -46,6 +46,7 @@ class SampleReport:
     solved_all: int = 0
     faults: int = 0
     siblings: int = 0  # extra records of `--keep N`
+    tokens: int = 0  # generated tokens over every answer
     histogram: Counter = field(default_factory=Counter)  # "passed/k" -> records
     failures: Counter = field(default_factory=Counter)  # answer status -> answers
     skipped: Counter = field(default_factory=Counter)  # why a record in a sampled split was not sampled
@@ -67,6 +68,7 @@ class SampleReport:
         return {"problems": self.problems, "samples": self.samples, "passed": self.passed,
                 "pass_rate_histogram": hist, "resolved": self.resolved, "unsolved": self.unsolved,
                 "solved_all": self.solved_all, "faults": self.faults, "extra_records": self.siblings,
+                "generated_tokens": self.tokens,
                 "failures": dict(sorted(self.failures.items())), "skipped": dict(sorted(self.skipped.items()))}
 
 
@@ -92,10 +94,16 @@ class _Sampler:
         if not jobs:
             return
         if self.backend is None:
-            from codesft.sample.generate import build_backend
+            from codesft.sample.generate import build_backend, engine_of
 
             self.backend = build_backend(self.cfg)
+            self.work.set_engine(engine_of(self.backend, self.cfg))
         self.work.add(run_batch(jobs, self.backend, self.cfg, self.pool))
+
+    def close(self) -> None:
+        """Stop what the backend runs (the managed llama-server) on every way out, Ctrl-C included."""
+        if self.backend is not None:
+            self.backend.close()
 
     def batch(self, batch: list[Sample]) -> None:
         have = self.work.answers
@@ -108,6 +116,15 @@ class _Sampler:
         self.log(f"sample: {len(have)} answers generated and executed")
 
 
+def _eligible(bundle: Any, cfg: SampleConfig) -> Iterator[Sample]:
+    """The records this run samples: eligible ones, in bundle order, the first `limit` of them."""
+    n = 0
+    for s in bundle.samples():
+        if _why_not(s, cfg) is None and (cfg.limit is None or n < cfg.limit):
+            n += 1
+            yield s
+
+
 def _fill(bundle: Any, cfg: SampleConfig, work: WorkLog, log: Log) -> None:
     from codesft.evaluate.canary import check_sandbox
     from codesft.sandbox import SandboxPool
@@ -116,8 +133,11 @@ def _fill(bundle: Any, cfg: SampleConfig, work: WorkLog, log: Log) -> None:
     check_sandbox(limits, workers=cfg.workers)  # raises HarnessFault before any answer is judged
     with SandboxPool(limits, cfg.workers) as pool:
         sampler = _Sampler(cfg, work, pool, log)
-        for batch in batched((s for s in bundle.samples() if _why_not(s, cfg) is None), cfg.batch_size):
-            sampler.batch(batch)
+        try:
+            for batch in batched(_eligible(bundle, cfg), cfg.batch_size):
+                sampler.batch(batch)
+        finally:
+            sampler.close()
 
 
 def _decontam_config(bundle: Any) -> Any:
@@ -150,13 +170,17 @@ def _gated(s: Sample, answers: list[Any], cfg: SampleConfig, engine: str, decont
 def _records(bundle: Any, cfg: SampleConfig, work: WorkLog, report: SampleReport, engine: str) -> Iterator[Sample]:
     lineage = f"{bundle.name}@{bundle.version}"
     decontam = _decontam_config(bundle)
+    chosen = {s.sample_id for s in _eligible(bundle, cfg)}
     for s in bundle.samples():
         why = _why_not(s, cfg)
+        if why is None and s.sample_id not in chosen:
+            why = "limit"
         if why is None:
             answers = [a for i in [*range(cfg.k), RESOLVE_INDEX]
                        if (a := work.answers.get(answer_key(s.sample_id, i))) is not None]
             out = _gated(s, answers, cfg, engine, decontam)
             report.add(out[0], drawn=len(answers))
+            report.tokens += sum(a.n_tokens for a in answers)
             report.siblings += len(out) - 1
         else:
             out = [s]
@@ -190,7 +214,7 @@ def sample_bundle(bundle_path: str | Path, config: SampleConfig | dict[str, Any]
                      "sample": cfg.model_dump(mode="json", exclude={"out", "resume", "workers", "base_url"})}
     formats = list(bundle.manifest.get("formats") or ALL_FORMATS)
     with tempfile.TemporaryDirectory(dir=out_root, prefix=".sample-") as td:
-        records = staged(_records(bundle, cfg, work, report, cfg.backend), Path(td) / "samples.jsonl")
+        records = staged(_records(bundle, cfg, work, report, work.engine or cfg.backend), Path(td) / "samples.jsonl")
         counts = report.to_dict()
         return write_prepared((prepare(s, formats, bundle_config) for s in records), bundle.rejected(), out_root,
                               bundle.name, version, bundle_config, parent_version=bundle.version, formats=formats,

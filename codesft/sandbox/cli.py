@@ -14,10 +14,11 @@ from typing import IO, Iterator, Optional
 import typer
 from pydantic import ValidationError
 
+from codesft.sandbox.languages import LANGUAGES, sandbox_language
 from codesft.sandbox.types import Limits, Program, Result
 
 _FIELDS = {"id": str, "code": str, "test": str, "entry_point": str, "stdin": str, "language": str,
-           "expected_stdout": str, "tests": list}
+           "expected_stdout": str, "tests": list, "setup": str}
 
 
 def parse_line(raw: str, lineno: int, path: str) -> Program | Result:
@@ -39,12 +40,15 @@ def parse_line(raw: str, lineno: int, path: str) -> Program | Result:
     obj["id"] = pid
     if obj.get("language", "") is None:
         del obj["language"]  # null means the default, as for every other optional field
+    elif "language" in obj:
+        obj["language"] = sandbox_language(obj["language"])  # js -> javascript, sqlite -> sql, ...
     try:
         return Program.model_validate(obj)
     except ValidationError as exc:  # anything the checks above did not foresee still gets its result line
         first = exc.errors()[0]
-        field = ".".join(str(x) for x in first.get("loc", ())) or "line"
-        return Result(id=pid, status="error", reason=f"{where}: field '{field}': {first.get('msg', exc)}")
+        field = ".".join(str(x) for x in first.get("loc", ()))
+        msg = str(first.get("msg", exc)).removeprefix("Value error, ")
+        return Result(id=pid, status="error", reason=f"{where}: field '{field}': {msg}" if field else f"{where}: {msg}")
 
 
 def _problem_with(obj: dict) -> str:
@@ -57,8 +61,8 @@ def _problem_with(obj: dict) -> str:
             return f"unknown field '{key}'"
         if value is not None and not isinstance(value, want):
             return f"field '{key}' must be {want.__name__}, got {type(value).__name__}"
-    if obj.get("language") not in (None, "python"):
-        return f"unsupported language {obj['language']!r} (only python)"
+    if obj.get("language") is not None and sandbox_language(obj["language"]) is None:
+        return f"unsupported language {obj['language']!r} (the sandbox runs {', '.join(LANGUAGES)})"
     if obj.get("tests") is not None and not all(isinstance(t, str) for t in obj["tests"]):
         return "field 'tests' must be a list of strings"
     return ""
@@ -112,12 +116,18 @@ class _InputError(ValueError):
 
 def _explain(isolation, limits: Limits) -> None:
     from codesft.evaluate.imports import BENCHMARKS, benchmark_modules, importable
+    from codesft.sandbox.languages import describe_languages
+    from codesft.sandbox.pool import SandboxPool
 
     typer.echo(f"backend: {isolation.backend}")
     for layer in isolation.layers:
         typer.echo(f"  + {layer}")
     for gap in isolation.missing:
         typer.echo(f"  - NOT in force: {gap}")
+    typer.echo("languages (\"language\" of an input line), each checked on known programs inside the sandbox:")
+    with SandboxPool(limits, 1, isolation.backend) as pool:
+        for language, text in describe_languages(pool).items():
+            typer.echo(f"  {language}: {text}")
     needed = {name: benchmark_modules(name) for name in BENCHMARKS}
     found = importable(sorted({m for mods in needed.values() for m in mods}), limits, isolation.backend)
     typer.echo("modules the benchmarks import, importable inside the sandbox:")
@@ -130,7 +140,7 @@ def _explain(isolation, limits: Limits) -> None:
 
 # size: mostly typer option declarations, one per flag; the body after them is short
 def exec_command(
-    input: Path = typer.Argument(None, help="JSONL file (or FIFO), one program per line: id, code, test?, entry_point?, stdin?, tests?, expected_stdout?, language?"),
+    input: Path = typer.Argument(None, help="JSONL file (or FIFO), one program per line: id, code, setup?, test?, entry_point?, stdin?, tests?, expected_stdout?, language? (python, javascript or sql)"),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write one JSON result per input line (streamed)."),
     timeout_s: float = typer.Option(Limits.model_fields["timeout_s"].default, "--timeout-s", help="Wall-clock limit per program, seconds."),
     timeout_legacy: Optional[float] = typer.Option(None, "--timeout", hidden=True, help="Old spelling of --timeout-s."),
@@ -139,7 +149,7 @@ def exec_command(
     max_output_bytes: int = typer.Option(Limits.model_fields["max_output_bytes"].default, help="Cap on stored stdout and stderr each."),
     workers: int = typer.Option(0, help="Parallel sandboxes (0 = one per CPU core)."),
     backend: str = typer.Option("auto", help="auto (strongest available), namespaces, or rlimits (no isolation beyond limits)."),
-    explain: bool = typer.Option(False, "--explain", help="Print the isolation in force on this host and which modules the benchmarks need are importable inside it, and exit."),
+    explain: bool = typer.Option(False, "--explain", help="Print the isolation in force on this host, what programs in each language can use, and which modules the benchmarks need are importable inside it, and exit."),
 ) -> None:
     """Run untrusted programs in the sandbox; one result line per input line (see docs/sandbox.md)."""
     from codesft.sandbox.pool import SandboxPool, SandboxUnavailable, probe

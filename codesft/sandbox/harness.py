@@ -98,7 +98,7 @@ def _run_stage(source: str, filename: str, namespace: dict) -> None:
 
 # size: the program runs in this one frame so that nothing it does can reach a caller frame; the steps stay in order in one place
 def execute(program: dict, nonce: str, channel_fd: int) -> None:
-    """Run one program in this (already sandboxed) process and exit. Never returns."""
+    """Run one Python program in this (already sandboxed) process and exit. Never returns."""
     chan = _Channel(channel_fd, nonce)
     _fresh_stdio()
     sys.argv = ["main.py"]
@@ -111,6 +111,10 @@ def execute(program: dict, nonce: str, channel_fd: int) -> None:
     stage = "code"
     failed = False
     try:
+        if program.get("setup"):
+            stage = "setup"
+            _run_stage(program["setup"], "<setup>", namespace)
+            stage = "code"
         _run_stage(program["code"], "<program>", namespace)
         if test:
             stage = "test"

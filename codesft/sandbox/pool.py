@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal
 
 from codesft.sandbox import cgroups
+from codesft.sandbox.node import node_runtime
 from codesft.sandbox.types import Limits, Program, Result
 
 Backend = Literal["auto", "namespaces", "rlimits"]
@@ -76,6 +77,7 @@ def _worker_config(backend: str, index: int, cg: cgroups.WorkerCgroup) -> dict:
         "cgroup_layers": cg.layers,
         "oom_files": cg.oom_files,
         **_user_site(),
+        "node": node_runtime(),  # found on the caller's PATH; None: JavaScript programs get an `error` result
         "hide": list(_HIDE_FOR_TESTS),
     }
 

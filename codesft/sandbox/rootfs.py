@@ -1,7 +1,8 @@
 """The worker's private filesystem: a tmpfs root holding only a read-only runtime, then pivot_root into it.
 
 The runtime is whatever environment codesft runs from -- a venv under /tmp, /opt, a home or the checkout,
-conda, a `pip install --user` site, directories added by `.pth` files -- bound read-only at its own path,
+conda, a `pip install --user` site, directories added by `.pth` files -- plus node's binary and shared-library
+directories where they lie outside /usr and /lib* (node.py), bound read-only at its own path,
 so `sys.executable`, shebangs and absolute paths in `.pth` files keep working inside. Everything else of
 the host (its /tmp, homes, the project checkout) is absent.
 
@@ -139,11 +140,12 @@ def symlinks_on_the_way(paths: Iterable[str]) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-def plan(hidden: Iterable[str] = ()) -> RootPlan:
+def plan(hidden: Iterable[str] = (), extra: Iterable[str] = ()) -> RootPlan:
     """The root for this interpreter. `hidden`: extra paths to mask (the pool's test-only fault
-    injection; masking can only take files away from programs, never make one pass)."""
+    injection; masking can only take files away from programs, never make one pass). `extra`: more runtime
+    directories, bound like the interpreter's (node's binary and library directories, `node.node_runtime`)."""
     checkout = source_checkout()
-    candidates = environment_dirs()
+    candidates = [*environment_dirs(), *extra]
     dirs = runtime_dirs(candidates, checkout, _prefixes())
     wanted = ([checkout] if checkout else []) + [os.path.realpath(h) for h in hidden]
     masked = sorted({m for m in wanted if os.path.isdir(m) and any(_under(m, d) for d in dirs)})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["passed", "failed", "timeout", "memory", "error"]
+Language = Literal["python", "javascript", "sql"]
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
 
 class Limits(BaseModel):
@@ -29,19 +32,36 @@ class Limits(BaseModel):
 
 
 class Program(BaseModel):
-    """One program to run. Semantics: run `code`, then `test`, then each of `tests`,
-    then `check(<entry_point>)` when `entry_point` is given (the HumanEval convention)."""
+    """One program to run. Semantics: run `setup`, `code`, then `test`, then each of `tests`,
+    then `check(<entry_point>)` when `entry_point` is given (the HumanEval convention).
+
+    `language` says which harness runs it (docs/sandbox.md, "Languages"): python and javascript run those
+    stages in one scope; sql runs `setup` (schema and seed rows) as a script on an in-memory SQLite database,
+    then `code` (the query), and compares its rows with `test`, a JSON expectation
+    (`codesft.schema.SqlExpectation`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="Caller's id, echoed in the result.")
-    code: str = Field(description="The program under test.")
-    test: str | None = Field(default=None, description="Test code run after `code` in the same namespace (asserts, or a check function).")
-    tests: list[str] | None = Field(default=None, description="Independent test snippets, each run after code+test; every one runs and is reported (APPS-style per-test outcomes).")
-    entry_point: str | None = Field(default=None, description="When set, the harness calls check(<entry_point>) last.")
-    stdin: str | None = Field(default=None, description="Standard input; empty when not given.")
-    expected_stdout: str | None = Field(default=None, description="When set, stdout must equal it (trailing whitespace per line ignored) to pass.")
-    language: Literal["python"] = "python"
+    code: str = Field(description="The program under test (for sql: the query, or statements whose last one returns the rows).")
+    test: str | None = Field(default=None, description="Test code run after `code` in the same scope (asserts, or a check function); for sql the JSON expectation of the rows.")
+    tests: list[str] | None = Field(default=None, description="Independent test snippets, each run after code+test; every one runs and is reported (APPS-style per-test outcomes). Not for sql.")
+    entry_point: str | None = Field(default=None, description="When set, the harness calls check(<entry_point>) last. Not for sql.")
+    stdin: str | None = Field(default=None, description="Standard input; empty when not given. Not for sql.")
+    expected_stdout: str | None = Field(default=None, description="When set, stdout must equal it (trailing whitespace per line ignored) to pass. Not for sql.")
+    setup: str | None = Field(default=None, description="Run before `code`: fixtures in the same scope (python, javascript), or the schema and seed rows (sql).")
+    language: Language = Field(default="python", description="Which harness runs the program: python, javascript (node) or sql (SQLite in memory).")
+
+    @model_validator(mode="after")
+    def _fits_language(self) -> "Program":
+        if self.language == "sql":
+            extra = [f for f in ("tests", "entry_point", "stdin", "expected_stdout") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"a sql program has setup, code and test only, not {', '.join(extra)}")
+        elif self.language == "javascript" and self.entry_point is not None and not _IDENTIFIER.match(self.entry_point):
+            # The JS harness looks the entry point up by name in the program's scope: only a plain identifier.
+            raise ValueError(f"entry_point {self.entry_point!r} is not a JavaScript identifier")
+        return self
 
 
 class TestOutcome(BaseModel):

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+
+# What node prints before it aborts when V8's heap is full (`--max-old-space-size`). It is on stderr, which the
+# program also writes: a program can only use it to turn its own failure into `memory`, never into a pass.
+_NODE_OOM = re.compile(rb"FATAL ERROR: .*out of memory")
 
 
 def verdict(out: dict, nonce: str, program: dict, limits: dict) -> dict:
@@ -23,6 +28,7 @@ def verdict(out: dict, nonce: str, program: dict, limits: dict) -> dict:
             if kind in ("test_pass", "test_fail") and 0 <= index < len(tests):
                 tests[index] = {"index": index, "passed": kind == "test_pass", "error": info}
     fail_info = next((info for kind, _, info in events if kind in ("fail", "setup_error", "memory")), "")
+    js = program.get("language") == "javascript"
     if out["timed_out"]:
         status, reason = "timeout", f"wall-clock limit of {limits['timeout_s']:g} s exceeded"
     elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and out["rusage"] is not None
@@ -33,7 +39,13 @@ def verdict(out: dict, nonce: str, program: dict, limits: dict) -> dict:
                                     + (f" ({fail_info})" if fail_info else " (killed by the OOM killer)"))
     elif "setup_error" in kinds:
         status, reason = "error", f"sandbox could not prepare the child: {fail_info}"
-    elif "done" in kinds and exit_code == 0:
+    elif js and "start" not in kinds:
+        # The harness reports `start` before the program exists: without it node itself did not come up.
+        tail = out["stderr"].decode("utf-8", "replace").strip()[-300:]
+        status, reason = "error", f"node did not start the JavaScript harness (the sandbox's fault): {tail or 'no output'}"
+    elif js and sig in (signal.SIGABRT, signal.SIGTRAP) and _NODE_OOM.search(out["stderr"]):
+        status, reason = "memory", f"memory limit of {limits['memory_mb']} MB exceeded (JavaScript heap out of memory)"
+    elif "done" in kinds and exit_code == 0 and not fail_info:
         status, reason = "passed", ""
         expected = program.get("expected_stdout")
         if expected is not None and _norm_out(out["stdout"].decode("utf-8", "replace")) != _norm_out(expected):

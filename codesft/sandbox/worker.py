@@ -29,7 +29,7 @@ import time
 # Imported for the children: after pivot_root the project checkout is gone, so everything a
 # child needs must already be in memory. Common benchmark imports are preloaded for speed
 # (a fork inherits them; a program mutating them only touches its own copy).
-from codesft.sandbox import harness, linux  # noqa: F401
+from codesft.sandbox import harness, linux, node, sql  # noqa: F401
 from codesft.sandbox import rootfs
 from codesft.sandbox.rootfs import build_root, write_file
 from codesft.sandbox.verdict import verdict
@@ -63,6 +63,7 @@ class Worker:
         self.shadowed = rootfs.RootPlan((), (), ())
         self.runtime_handles: dict[str, int] = {}
         self.env = dict(SANDBOX_ENV)
+        self.node = cfg.get("node")  # node's path and directories (node.node_runtime), None without node
         if cfg.get("user_base"):
             # A program's own `python` subprocess finds the same `pip install --user` site as the worker.
             self.env["PYTHONUSERBASE"] = cfg["user_base"]
@@ -126,7 +127,7 @@ class Worker:
         if self.userns:
             self.layers.append("user namespace (unprivileged host)")
         linux.sethostname("sandbox")
-        root_plan = rootfs.plan(self.cfg.get("hide", ()))
+        root_plan = rootfs.plan(self.cfg.get("hide", ()), (self.node or {}).get("dirs", ()))
         self.layers += build_root(self.uid, self.gid, root_plan)
         self.shadowed = rootfs.under_program_mounts(root_plan)
         self.runtime_handles = rootfs.open_handles(self.shadowed.dirs)
@@ -177,11 +178,15 @@ class Worker:
             os.closerange(fds["channel_target"] + 1, 65536)
             cpu = int(limits["cpu_s"]) + 1
             mb = 1024 * 1024
+            js = program.get("language") == "javascript"
+            # node's own values for two limits (node.py says why); every other limit is the same for all languages.
+            address_space = (node.as_limit_mb(limits["memory_mb"]) if js else limits["memory_mb"]) * mb
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-            resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * mb,) * 2)
+            resource.setrlimit(resource.RLIMIT_AS, (address_space,) * 2)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_mb"] * mb,) * 2)
             resource.setrlimit(resource.RLIMIT_NOFILE, (limits["max_open_files"],) * 2)
-            resource.setrlimit(resource.RLIMIT_STACK, (limits["stack_mb"] * mb,) * 2)
+            resource.setrlimit(resource.RLIMIT_STACK, node.stack_limit(limits["stack_mb"]) if js
+                               else (limits["stack_mb"] * mb,) * 2)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             if self.switch_uid:
                 os.setgroups([])
@@ -197,11 +202,16 @@ class Worker:
             os.environ.update(self.env, HOME=work, TMPDIR=tmp)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            if js:  # replaces this process on success
+                node.exec_node(program, limits, nonce, fds["channel_target"], self.node, dict(os.environ))
         except BaseException as exc:  # noqa: BLE001 - set-up failure must not look like a program verdict
             try:
-                os.write(fds["channel_target"], f"{nonce}\tsetup_error\t-1\t{exc!r}\n".encode())
+                info = str(exc) if isinstance(exc, node.NodeMissing) else repr(exc)
+                os.write(fds["channel_target"], f"{nonce}\tsetup_error\t-1\t{info}\n".encode())
             finally:
                 os._exit(121)
+        if program.get("language") == "sql":
+            sql.execute(program, nonce, fds["channel_target"])
         harness.execute(program, nonce, fds["channel_target"])
 
     def run_one(self, program: dict, limits: dict) -> dict:

@@ -9,6 +9,7 @@ bad input never crashes a run and never disappears. How files are found and spli
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -16,8 +17,9 @@ from typing import Any, Callable, Iterator
 from pydantic import ValidationError
 
 from codesft.curate.redact import excerpt
+from codesft.sandbox.languages import sandbox_language
 from codesft.schema import (ArtifactRef, Code, Message, Metadata, Provenance, Quality, Sample, Source,
-                            content_hash, make_sample_id)
+                            SqlExpectation, content_hash, make_sample_id)
 from codesft.sources.inputs import input_files
 from codesft.sources.jsonio import BadRecord, iter_json_records
 
@@ -81,6 +83,56 @@ def text_or_lines(obj: dict[str, Any], key: str) -> str | None:
             return "\n".join(value)
         raise RecordError(f"field '{key}' must be a string or a list of strings ({', '.join(bad[:3])})")
     raise RecordError(f"field '{key}' must be a string or a list of strings, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class LanguageParts:
+    """The code fields whose shape depends on the record's language (docs/sources.md, "Languages")."""
+    setup: str | None
+    tests: str | None
+    context: str  # shown to the model with the problem (a sql record's schema), or ""
+
+
+def language_parts(obj: dict[str, Any], language: str) -> LanguageParts:
+    """`setup` and `tests` of a record, by its language:
+    - sql: `schema` and `seed` (each a string or a list of statements) become `setup` (or `setup` as given), and
+      `tests` -- an object (or its JSON text) {rows, order, columns?} -- is checked as a `SqlExpectation` and kept
+      as its canonical JSON; the schema is shown with the problem;
+    - javascript: `entry_point`, when given, must be an identifier (the harness calls check() with it);
+    - every language: `tests` a string or a list of strings, `setup` a string."""
+    runs_as = sandbox_language(language)
+    if runs_as == "sql":
+        return _sql_parts(obj)
+    if runs_as == "javascript":
+        entry = optional(obj, "entry_point")
+        if entry is not None and not _JS_IDENTIFIER.match(entry):
+            raise RecordError("field 'entry_point' must be a JavaScript identifier")
+    return LanguageParts(optional(obj, "setup"), text_or_lines(obj, "tests") or None, "")
+
+
+_JS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
+def _sql_parts(obj: dict[str, Any]) -> LanguageParts:
+    schema = text_or_lines(obj, "schema") or ""
+    seed = text_or_lines(obj, "seed") or ""
+    setup = optional(obj, "setup")
+    if setup is not None and (schema or seed):
+        raise RecordError("give either 'setup' or 'schema'/'seed', not both")
+    if setup is None:
+        setup = "\n".join(part.strip() for part in (schema, seed) if part.strip()) or None
+    raw = obj.get("tests")
+    if raw is None:
+        return LanguageParts(setup, None, schema.strip() or (setup or ""))
+    try:
+        expected = (SqlExpectation.model_validate_json(raw) if isinstance(raw, str)
+                    else SqlExpectation.model_validate(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        raise RecordError(f"field 'tests' of a sql record must be {{rows, order, columns?}}: "
+                          f"{where + ': ' if where else ''}{first.get('msg')}") from None
+    return LanguageParts(setup, expected.to_tests(), schema.strip() or (setup or ""))
 
 
 def record_id(obj: dict[str, Any], *keys: str) -> str | None:

@@ -2,7 +2,8 @@
 
 Fields: code (or problematic_code), comments (list or string), fixed_code, explanation?, severity?,
 issue_type?, cwe?, tests? (string or list of strings), entry_point?, language?, id? (or review_id),
-group?, iterations?, license?
+group?, iterations?, license?; for language sql also schema?, seed?, and tests = {rows, order, columns?}
+(`base.language_parts`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from codesft.schema import Code, Message, Sample
-from codesft.sources.base import (ReadError, RecordError, Where, build_sample, fenced, optional, read_json_source,
-                                  record_id, require, str_list, text_or_lines)
+from codesft.sources.base import (ReadError, RecordError, Where, build_sample, fenced, language_parts, optional,
+                                  read_json_source, record_id, require, str_list)
 
 KIND = "code_review"
 
@@ -34,7 +35,10 @@ def map_record(obj: dict[str, Any], at: Where, raw: str) -> Sample:
             f"{fenced(before, language)}\n\nReview comments:\n" + "\n".join(f"- {c}" for c in comments))
     explanation = optional(obj, "explanation", default="")
     answer = (explanation.strip() + "\n\n" if explanation else "") + fenced(fixed, language)
-    tests = text_or_lines(obj, "tests")
+    parts = language_parts(obj, language)  # the language's shape of setup and tests (sql: schema, seed, rows)
+    if parts.context:
+        user += f"\n\nSchema:\n{fenced(parts.context, 'sql')}"
+    tests = parts.tests
     tags = [t for t in (severity and f"severity:{severity}", issue_type and f"issue:{issue_type}",
                         cwe and str(cwe)) if t] + str_list(obj, "tags")
     rid = record_id(obj, "id", "review_id")
@@ -43,7 +47,7 @@ def map_record(obj: dict[str, Any], at: Where, raw: str) -> Sample:
         kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{group}" if group else None,
         messages=[Message(role="user", content=user), Message(role="assistant", content=answer)],
         code=Code(language=language, solution=fixed, before=before, tests=tests or None,
-                  entry_point=optional(obj, "entry_point"), setup=optional(obj, "setup")),
+                  entry_point=optional(obj, "entry_point"), setup=parts.setup),
         metadata={"category": "review_repair", "language": language, "difficulty": optional(obj, "difficulty"),
                   "domain": optional(obj, "domain"), "tags": tags},
         iterations=int(optional(obj, "iterations", (int,), default=1)),

@@ -2,6 +2,7 @@
 
 Three shapes are read as they are, detected per record:
 - codesft: problem, requirements?, solution, tests, entry_point?, group?, difficulty?, tags?, language?
+  (language sql: schema?, seed?, tests = {rows, order, columns?}; see `base.language_parts`)
 - HumanEval: task_id, prompt, canonical_solution, test, entry_point
 - MBPP: task_id, text, code, test_list, test_setup_code?
 """
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from codesft.schema import Code, Message, Sample
-from codesft.sources.base import (ReadError, RecordError, Where, build_sample, fenced, optional, read_json_source,
-                                  record_id, require, str_list, text_or_lines)
+from codesft.sources.base import (ReadError, RecordError, Where, build_sample, fenced, language_parts, optional,
+                                  read_json_source, record_id, require, str_list)
 
 KIND = "eval_question"
 
@@ -65,7 +66,10 @@ def _native(obj: dict[str, Any], at: Where, raw: str) -> Sample:
     entry_point = optional(obj, "entry_point")
     if entry_point:
         user += f"\n\nImplement it as `{entry_point}`."
-    tests = text_or_lines(obj, "tests")
+    parts = language_parts(obj, language)  # the language's shape of setup and tests (sql: schema, seed, rows)
+    if parts.context:
+        user += f"\n\nSchema:\n{fenced(parts.context, 'sql')}"
+    tests = parts.tests
     answer = fenced(solution, language)
     explanation = optional(obj, "explanation")
     if explanation:
@@ -76,7 +80,7 @@ def _native(obj: dict[str, Any], at: Where, raw: str) -> Sample:
         kind=KIND, at=at, raw=raw, record_id=rid, group_key=f"{KIND}:{group}" if group else None,
         messages=[Message(role="user", content=user), Message(role="assistant", content=answer)],
         code=Code(language=language, solution=solution, tests=tests or None, entry_point=entry_point,
-                  setup=optional(obj, "setup")),
+                  setup=parts.setup),
         metadata={"category": optional(obj, "category", default="code_generation"), "language": language,
                   "difficulty": optional(obj, "difficulty"), "tags": str_list(obj, "tags"),
                   "domain": optional(obj, "domain")},

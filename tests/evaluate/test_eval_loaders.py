@@ -1,4 +1,6 @@
 
+from pathlib import Path
+
 import pytest
 
 from codesft.evaluate.problems import load_benchmark
@@ -117,3 +119,26 @@ def test_a_bundle_whose_test_split_has_nothing_to_run_is_an_error(tmp_path):
                                       "--out", str(tmp_path / "ev")])
     assert result.exit_code == 2, result.output
     assert "none with tests" in result.output and not (tmp_path / "ev" / "summary.json").exists()
+
+
+def test_a_bundle_test_split_leaves_out_records_the_evaluator_cannot_run_as_python(tmp_path):
+    """JavaScript and SQL records verify in the sandbox, but eval extracts and runs Python answers: such test
+    records are counted as skipped, never scored as Python."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from codesft.cli import app
+    from codesft.evaluate.problems import load_benchmark
+
+    assets = Path(__file__).resolve().parents[2] / "codesft" / "data" / "examples" / "assets"
+    cfg = {"inputs": [f"eval_questions:{assets / 'eval_questions.jsonl'}",
+                      f"eval_questions:{assets / 'languages' / 'eval_questions_javascript.jsonl'}",
+                      f"eval_questions:{assets / 'languages' / 'eval_questions_sql.jsonl'}"],
+           "name": "mixed", "split": {"train": 0, "validation": 0, "test": 100, "holdout": 0},
+           "balance": {"enabled": False}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(app, ["curate", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    bench = load_benchmark(f"bundle:{tmp_path / 'b' / 'mixed' / 'v1.0.0'}")
+    assert bench.skipped.get("language:javascript", 0) >= 1 and bench.skipped.get("language:sql", 0) >= 1
+    assert bench.problems and all("console.log" not in (p.reference or "") for p in bench.problems)

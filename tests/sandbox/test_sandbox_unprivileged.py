@@ -27,6 +27,18 @@ SCRIPT = textwrap.dedent("""
         Program(id="escape", code="import os\\nprint(os.path.exists('CHECKOUT_README'), os.path.exists('/root/.bashrc'))\\n"
                                   "import socket\\ntry:\\n    socket.create_connection(('127.0.0.1', 22), timeout=1); print('CONNECTED')\\nexcept OSError: print('no-net')"),
         Program(id="after", code="x = 1", test="assert x == 1"),
+        # node and SQLite run in the same child, behind the same layers
+        Program(id="js_ok", language="javascript", code="const f = () => 1;", test="require('node:assert').strictEqual(f(), 1);"),
+        Program(id="js_forge", language="javascript", code="console.log('passed');\\nprocess.exit(0);\\nconst f = () => 2;",
+                test="require('node:assert').strictEqual(f(), 1);"),
+        Program(id="js_escape", language="javascript",
+                code="const fs = require('fs');\\nconsole.log(fs.existsSync('CHECKOUT_README'), fs.existsSync('/root/.bashrc'));\\n"
+                     "const s = require('net').connect(22, '127.0.0.1');\\ns.on('connect', () => { console.log('CONNECTED'); s.destroy(); });\\n"
+                     "s.on('error', () => console.log('no-net'));"),
+        Program(id="js_caps", language="javascript", code="console.log(require('fs').readFileSync('/proc/self/status', 'utf8')"
+                                                         ".split('\\\\n').filter((l) => l.startsWith('CapEff')).join(''));"),
+        Program(id="sql_ok", language="sql", setup="CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);",
+                code="SELECT a FROM t", test='{"rows": [[1]], "order": "ordered"}'),
     ]
     res = {r.id: r.model_dump() for r in SandboxPool(Limits(timeout_s=2.0), workers=2).imap(progs)}
     print(json.dumps({"backend": iso.backend, "missing": iso.missing, "results": res}))
@@ -53,4 +65,10 @@ def test_hostile_programs_as_ordinary_user(leftover_processes):
     assert res["forge"]["status"] == "failed"
     assert res["fork_bomb"]["status"] in ("timeout", "failed")
     assert res["escape"]["stdout"].split() == ["False", "False", "no-net"]
+    if shutil.which("node"):
+        assert res["js_ok"]["status"] == "passed", res["js_ok"]
+        assert res["js_forge"]["status"] == "failed"
+        assert res["js_escape"]["stdout"].split() == ["false", "false", "no-net"]
+        assert res["js_caps"]["stdout"].split() == ["CapEff:", "0000000000000000"]  # exec'ing node gave no capability back
+    assert res["sql_ok"]["status"] == "passed", res["sql_ok"]
     assert leftover_processes(marker) == []
