@@ -77,6 +77,13 @@ class LlamaServer:
         self.port = 0
         self.version = ""
         self._log_fh: Any = None
+        self._own_log = False
+
+    def died(self) -> str | None:
+        """Why the server is gone (its exit code and log tail), or None while it runs."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return f"llama-server exited with code {self.proc.returncode}: {self.log_tail()}"
 
     @property
     def base_url(self) -> str:
@@ -85,9 +92,10 @@ class LlamaServer:
     def start(self) -> LlamaServer:
         self.version = server_version(self.binary)
         if self.log_path is None:
+            # A log of our own is removed on stop: what an error needs of it is quoted in the error.
             fd, name = tempfile.mkstemp(prefix="codesft-llama-server-", suffix=".log")
             os.close(fd)
-            self.log_path = Path(name)
+            self.log_path, self._own_log = Path(name), True
         for _attempt in range(3):  # another process may take the free port between the probe and the bind
             self.port = _free_port()
             self._log_fh = open(self.log_path, "ab")
@@ -139,6 +147,9 @@ class LlamaServer:
         if self._log_fh is not None:
             self._log_fh.close()
             self._log_fh = None
+        if self._own_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path, self._own_log = None, False
 
     def __enter__(self) -> LlamaServer:
         return self.start()
@@ -244,7 +255,9 @@ class LlamaCppBackend(OpenAIBackend):
 
         if not self.share_prompt:
             ordered = [r for g in self._groups(requests_) for r in g]  # a prompt's answers one after the other
-            yield from super().generate(ordered)
+            for batch in super().generate(ordered):
+                self._check_alive()
+                yield batch
             return
         groups = self._groups(requests_)
         # Each group occupies len(group) slots: enough groups in flight to keep every slot busy.
@@ -252,4 +265,12 @@ class LlamaCppBackend(OpenAIBackend):
         with ThreadPoolExecutor(max_workers=in_flight) as pool:
             futures = [pool.submit(self._group, g) for g in groups]
             for fut in as_completed(futures):
+                self._check_alive()
                 yield fut.result()
+
+    def _check_alive(self) -> None:
+        # A crashed server turns every later request into a connection error: stop at once with its reason
+        # (a harness fault), rather than record failed answers the model never gave.
+        why = self.server.died()
+        if why:
+            raise EngineError(why)

@@ -270,8 +270,8 @@ def load_bundle_test_split(path: Path) -> Benchmark:
         problems.append(_bundle_problem(s))
     if not problems:
         # Fail closed: a run over no problem would report a score of nothing and exit 0.
-        raise BenchmarkError(f"bundle {path}: its test split has {seen} record(s) and none with Python tests to run"
-                             f"{f' (left out: {skipped})' if skipped else ''}; "
+        raise BenchmarkError(f"bundle {path}: its test split has {seen} record(s) and none with tests to run"
+                             f"{f' in Python (left out: {skipped})' if skipped else ''}; "
                              "nothing to evaluate (give the test split problems with tests, or another benchmark)")
     manifest = path / "manifest.json"
     version = json.loads(manifest.read_text()).get("version", "bundle") if manifest.is_file() else "bundle"

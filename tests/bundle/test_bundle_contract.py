@@ -16,8 +16,9 @@ import codesft
 
 PACKAGE = Path(codesft.__file__).parent
 STAGES = ("curate", "faults", "train", "evaluate", "review", "sandbox", "executors", "sources", "pipeline", "cli")
-# What codesft/bundle/ may import from codesft: the record schema, the export row formats and the report renderer.
-ALLOWED = ("codesft.bundle", "codesft.schema", "codesft.export.formats", "codesft.report.dataset")
+# What codesft/bundle/ may import from codesft: the record schema, the export row formats, the report renderer,
+# and ConfigError (codesft.config, foundation: a work dir with other settings is the user's to fix, exit 2).
+ALLOWED = ("codesft.bundle", "codesft.schema", "codesft.export.formats", "codesft.report.dataset", "codesft.config")
 
 
 def _sample(i: int, split: str | None = "train", decision: str = "accepted"):

@@ -196,3 +196,17 @@ def test_sample_with_the_real_llama_server_on_the_offline_model(tmp_path):
     ps = subprocess.run(["ps", "-eo", "ppid=,args="], capture_output=True, text=True).stdout.splitlines()
     left = [ln for ln in ps if "llama-server" in ln and ln.split()[0] in (str(os.getpid()), "1")]
     assert not left, left
+
+
+def test_a_server_that_dies_mid_run_stops_the_run_with_its_reason(fake_server, gguf, tmp_path):
+    backend = LlamaCppBackend.start(str(gguf), llama_server=str(fake_server), slots=2, max_retries=0)
+    try:
+        os.kill(int((tmp_path / "server.pid").read_text()), signal.SIGKILL)
+        backend.server.proc.wait(timeout=10)
+        reqs = [GenRequest(key=f"k{i}", messages=[{"role": "user", "content": "add two numbers"}], seed=i)
+                for i in range(3)]
+        with pytest.raises(EngineError, match="llama-server exited with code -9"):
+            list(backend.generate(reqs))
+    finally:
+        backend.close()
+    assert backend.server.log_path is None  # its own log is removed on stop
