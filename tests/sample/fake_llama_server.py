@@ -42,7 +42,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--alias", default="model")
     ap.add_argument("--no-webui", action="store_true")
+    ap.add_argument("--flash-attn", choices=["on", "off", "auto"])  # one of the flags passed by --llama-args
     args = ap.parse_args()
+    if os.environ.get("FAKE_LLAMA_ARGV"):
+        with open(os.environ["FAKE_LLAMA_ARGV"], "w") as fh:
+            json.dump(sys.argv[1:], fh)
     if os.environ.get("FAKE_LLAMA_PID"):
         with open(os.environ["FAKE_LLAMA_PID"], "w") as fh:
             fh.write(str(os.getpid()))

@@ -37,6 +37,7 @@ def fake_server(tmp_path, monkeypatch) -> Path:
     exe.chmod(0o755)
     monkeypatch.setenv("FAKE_LLAMA_LOG", str(tmp_path / "requests.jsonl"))
     monkeypatch.setenv("FAKE_LLAMA_PID", str(tmp_path / "server.pid"))
+    monkeypatch.setenv("FAKE_LLAMA_ARGV", str(tmp_path / "argv.json"))
     return exe
 
 
@@ -100,8 +101,10 @@ def test_codesft_sample_on_the_managed_server_records_the_engine_and_leaves_no_p
     bundle = tmp_path / "b" / "b" / "v1.0.0"
     result = CliRunner().invoke(app, ["sample", str(bundle), "--model", str(gguf), "--backend", "llamacpp",
                                       "--llama-server", str(fake_server), "--slots", "4", "--k", "4",
-                                      "--no-resolve", "--out", str(out)])
+                                      "--llama-args", "--flash-attn,on", "--no-resolve", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[argv.index("--parallel") + 1] == "4" and argv[-2:] == ["--flash-attn", "on"]
     assert not _alive(int((tmp_path / "server.pid").read_text()))
     recs = {s.code.entry_point: s for s in load_bundle(out / "b" / "v1.0.0+sample").samples()
             if s.sampling is not None}
