@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,74 @@ def _humaneval_plus_references(where: Path, task_ids: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def humaneval_plus_references():
     return _humaneval_plus_references
+
+
+class ScriptedOpenAI:
+    """A local OpenAI-compatible server for the tests of the commands that generate (sample, augment, run):
+    /v1/chat/completions answered by `answer(body) -> (kind, value)`: ("ok", text), ("http", status) or
+    ("garbage", a raw body). `stall` holds the requests whose text contains it until `release()`, so a test
+    can kill a run midway. Every request body is kept in `calls`."""
+
+    def __init__(self, answer: Callable[[dict], tuple[str, object]], stall: str | None = None) -> None:
+        self.calls: list[dict] = []
+        self.stall, self.released = stall, threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.calls.append(body)
+                if outer.stall and outer.stall in text_of(body):
+                    outer.released.wait(30)
+                kind, val = answer(body)
+                if kind == "http":
+                    self.send_response(int(val))
+                    self.end_headers()
+                    return
+                payload = (str(val) if kind == "garbage" else json.dumps(
+                    {"choices": [{"message": {"role": "assistant", "content": val}, "finish_reason": "stop"}]})).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except OSError:  # the client was killed while this request stalled
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def texts(self) -> list[str]:
+        return [text_of(c) for c in self.calls]
+
+    def release(self) -> None:
+        self.released.set()
+
+    def stop(self) -> None:
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def text_of(body: dict) -> str:
+    """A chat request's text: its messages' contents, one after the other."""
+    return "\n".join(m["content"] for m in body["messages"])
+
+
+@pytest.fixture
+def openai_server():
+    """Start ScriptedOpenAI servers (`openai_server(answer, stall=None)`); all are stopped after the test."""
+    servers: list[ScriptedOpenAI] = []
+
+    def start(answer: Callable[[dict], tuple[str, object]], stall: str | None = None) -> ScriptedOpenAI:
+        servers.append(ScriptedOpenAI(answer, stall))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.stop()

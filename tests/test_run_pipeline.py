@@ -173,48 +173,24 @@ def test_a_retention_benchmark_already_evaluated_runs_once():
     assert RunConfig().retention == ["humaneval+"]
 
 
-def _answering_server():
-    """An OpenAI-compatible stand-in for the model: the scripted answers of tests/sample/fake_llama_server.py
-    (even seeds right, odd seeds a near miss), one per request."""
+def _fake_llama():
+    """tests/sample/fake_llama_server.py's scripted answers (even seeds right, odd seeds a near miss)."""
     import importlib.util
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     spec = importlib.util.spec_from_file_location("fake_llama", Path(__file__).parent / "sample" / "fake_llama_server.py")
     fake = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fake)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            text = fake.answer(json.dumps(body["messages"]), int(body["seed"]))
-            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text},
-                                               "finish_reason": "stop"}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+    return fake
 
 
-def test_a_run_on_the_models_own_answers_samples_instead_of_mutating(tmp_path):
+def test_a_run_on_the_models_own_answers_samples_instead_of_mutating(tmp_path, openai_server):
     """answers: self: the sample stage replaces faults; training reads the `+sample` version."""
     out = tmp_path / "run"
-    httpd = _answering_server()
-    try:
-        result = CliRunner().invoke(app, [
-            "run", "--preset", "tiny", "--out", str(out), "--answers", "self", "--sample.k", "4",
-            "--sample.backend", "openai", "--sample.base-url", f"http://127.0.0.1:{httpd.server_address[1]}/v1",
-            "--sample.max-retries", "0", "--retention", "[]"])
-    finally:
-        httpd.shutdown()
+    fake = _fake_llama()
+    model = openai_server(lambda body: ("ok", fake.answer(json.dumps(body["messages"]), int(body["seed"]))))
+    result = CliRunner().invoke(app, [
+        "run", "--preset", "tiny", "--out", str(out), "--answers", "self", "--sample.k", "4",
+        "--sample.backend", "openai", "--sample.base-url", model.url, "--sample.max-retries", "0", "--retention", "[]"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "run_summary.json").read_text())
     trained_on = Path(summary["fault_bundle"])

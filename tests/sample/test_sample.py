@@ -11,10 +11,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -58,66 +56,17 @@ SCRIPT: dict[str, Callable[[int], tuple[str, object]]] = {
 }
 
 
-class ScriptedServer:
-    """/v1/chat/completions answered from SCRIPT (an empty answer when nothing matches). `stall` holds
-    requests whose text contains it until `release()`, so a test can kill a run midway."""
-
-    def __init__(self, stall: str | None = None) -> None:
-        self.calls: list[dict] = []
-        self.stall, self.released = stall, threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                text = json.dumps(body["messages"])
-                outer.calls.append(body)
-                if outer.stall and outer.stall in text:
-                    outer.released.wait(30)
-                key = next((k for k in SCRIPT if k in text), None)
-                kind, val = SCRIPT[key](int(body["seed"]) % 4) if key else ("ok", "")
-                if kind == "http":
-                    self.send_response(int(val))
-                    self.end_headers()
-                    return
-                payload = (str(val) if kind == "garbage" else json.dumps(
-                    {"choices": [{"message": {"role": "assistant", "content": val}, "finish_reason": "stop"}]})).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except OSError:  # the client was killed while this request stalled
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def release(self) -> None:
-        self.released.set()
-
-    def stop(self) -> None:
-        self.released.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def scripted(body: dict) -> tuple[str, object]:
+    """SCRIPT's answer to a request (an empty answer when nothing matches)."""
+    text = json.dumps(body["messages"])
+    key = next((k for k in SCRIPT if k in text), None)
+    return SCRIPT[key](int(body["seed"]) % 4) if key else ("ok", "")
 
 
 @pytest.fixture
-def server():
-    servers: list[ScriptedServer] = []
-
-    def start(stall: str | None = None) -> ScriptedServer:
-        servers.append(ScriptedServer(stall))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.stop()
+def server(openai_server):
+    """`server(stall=None)`: the scripted model (tests/conftest.py's ScriptedOpenAI answering from SCRIPT)."""
+    return lambda stall=None: openai_server(scripted, stall)
 
 
 @pytest.fixture(scope="module")
