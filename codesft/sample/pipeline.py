@@ -170,11 +170,14 @@ def _gated(s: Sample, answers: list[Any], cfg: SampleConfig, engine: str, decont
 def _records(bundle: Any, cfg: SampleConfig, work: WorkLog, report: SampleReport, engine: str) -> Iterator[Sample]:
     lineage = f"{bundle.name}@{bundle.version}"
     decontam = _decontam_config(bundle)
-    chosen = {s.sample_id for s in _eligible(bundle, cfg)}
+    n = 0  # eligible records so far: beyond `limit`, copied unchanged (the same choice as `_eligible`)
     for s in bundle.samples():
         why = _why_not(s, cfg)
-        if why is None and s.sample_id not in chosen:
-            why = "limit"
+        if why is None:
+            if cfg.limit is not None and n >= cfg.limit:
+                why = "limit"
+            else:
+                n += 1
         if why is None:
             answers = [a for i in [*range(cfg.k), RESOLVE_INDEX]
                        if (a := work.answers.get(answer_key(s.sample_id, i))) is not None]

@@ -217,3 +217,11 @@ def test_killed_run_resumes_to_the_same_bundle(bundle, server, tmp_path):
     assert not again  # the palindrome problem's answers were in the log: not asked for again
     fresh = _run(bundle, server().url, tmp_path / "fresh")
     assert _digests(resumed) == _digests(fresh)
+
+
+def test_limit_samples_the_first_eligible_records_and_copies_the_rest(bundle, server, tmp_path):
+    new = _run(bundle, server().url, tmp_path / "out", "--limit", "2", "--no-resolve")
+    sampled = [s for s in load_bundle(new).samples() if s.sampling is not None]
+    assert len(sampled) == 2
+    counts = json.loads((new / "manifest.json").read_text())["sample"]
+    assert counts["problems"] == 2 and counts["skipped"]["limit"] >= 1
