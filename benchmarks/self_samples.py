@@ -19,7 +19,8 @@ adapters merged), so base and fine-tunes are compared on one engine; `--engine t
     python benchmarks/self_samples.py --out runs/self-samples --conditions sft_self [--limit 40]
 
 Writes OUT/results.md (pass@1, paired comparisons with the failure kinds of the problems lost and won, drift,
-wall time per stage, commands, manifest hashes); `--publish` appends it to docs/results.md under its own heading.
+sampling and training wall time, commands, manifest hashes; `--notes FILE` appends the analysis and the
+evaluation wall times); `--publish` appends it to docs/results.md under its own heading.
 """
 
 from __future__ import annotations
@@ -56,14 +57,17 @@ def run_config(args: argparse.Namespace, out: Path, answers: str, conditions: di
 
     work = out / "inputs"
     work.mkdir(parents=True, exist_ok=True)
-    engine = {"backend": args.engine, "slots": args.slots} if args.engine == "llamacpp" else {"batch_size": 8}
+    # MBPP test holds a prompt of 3,752 tokens: every slot must hold it and its answer (llama-server refuses a
+    # request that does not fit, and the evaluator stops on it rather than score it).
+    engine = ({"backend": args.engine, "slots": args.slots, "ctx_per_slot": 8192} if args.engine == "llamacpp"
+              else {"batch_size": 8})
     return RunConfig(
         preset="demo", out=str(out), model=args.model,
         curate_config=str(first.curate_yaml(work, first.write_mbpp_train(work))),
         answers=answers,
         faults={"generator": "mutation", "k": 3, "splits": ["train"], "timeout_s": 3.0},
         sample={"k": args.k, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 512, "splits": ["train"],
-                "resolve": True, "seed": 0, "limit": args.sample_limit, "backend": args.sample_engine, "slots": args.slots, "batch_size": 16},
+                "resolve": True, "seed": 0, "limit": args.sample_limit, "rest": "drop", "backend": args.sample_engine, "slots": args.slots, "batch_size": 16},
         conditions=conditions,
         train={**first.TRAIN, "max_steps": args.train_max_steps, "drift_prompts": 32},
         benchmarks=list(args.benchmarks), retention=[],
@@ -88,7 +92,7 @@ def _kinds(rows: list[dict], who: str) -> str:
 
 
 # size: one report, section after section, from the finished stages
-def write_results(out: Path) -> Path:
+def write_results(out: Path, notes: str | None = None) -> Path:
     from codesft.evaluate.compare import compare
 
     done = _finished(out)
@@ -107,10 +111,9 @@ def write_results(out: Path) -> Path:
             run = json.loads((Path(done[f"train-{name}"]["result"]["dir"]) / "run.json").read_text())
         drift = run.get("drift", {}).get("kl_mean") if isinstance(run.get("drift"), dict) else None
         train_s = done.get(f"train-{name}", {}).get("seconds")
-        eval_s = sum(first._eval_seconds(evals[b][name]) for b in BENCHMARKS if name in evals[b])
+        # Evaluation wall time is left to the notes: a stage resumed over sittings times only its last one.
         rows.append(f"| {name} | {' | '.join(cells)} | {run.get('records', '—')} | {run.get('global_step', '—')} | "
-                    f"{f'{drift:.4f}' if drift is not None else '—'} | {f'{train_s / 60:.1f}' if train_s else '—'} | "
-                    f"{f'{eval_s / 60:.1f}' if eval_s else '—'} |")
+                    f"{f'{drift:.4f}' if drift is not None else '—'} | {f'{train_s / 60:.1f}' if train_s else '—'} |")
     paired = []
     for bench in BENCHMARKS:
         runs = evals[bench]
@@ -134,8 +137,8 @@ def write_results(out: Path) -> Path:
         lines.append(f"- self-samples: `{sample_b.name}`, manifest sha256 `{_sha(sample_b / 'manifest.json')}`: "
                      f"{sm['problems']} problems, {sm['samples']} answers ({sm.get('generated_tokens', '?')} tokens), "
                      f"{sm['passed']} passed; re-solved {sm['resolved']}, unsolved {sm['unsolved']}, solved k/k "
-                     f"{sm['solved_all']}, natural faults {sm['faults']}; sampling took "
-                     f"{done['sample']['seconds'] / 60:.1f} min (generation and sandbox execution)")
+                     f"{sm['solved_all']}, natural faults {sm['faults']} (sampling wall time: in the notes, as a "
+                     f"stage rebuilt from its saved answers times only that)")
         lines.append(f"- pass-rate histogram (answers passed of k: problems): "
                      f"{', '.join(f'{k}: {v}' for k, v in sm['pass_rate_histogram'].items())}")
     if "faults" in done:
@@ -156,14 +159,14 @@ Produced by `benchmarks/self_samples.py` from the finished stages in its output 
   {', '.join(f'`{g}`' for g in gen.get('generated_on', [])) or '—'}; model engine `{gen.get('model', {}).get('engine', 'transformers')}`
   {gen.get('model', {}).get('engine_version', '')}.
 
-| condition | HumanEval+ (base+plus) | MBPP test | records | steps | drift (KL) | train (min) | eval (min) |
-|---|---|---|---|---|---|---|---|
+| condition | HumanEval+ (base+plus) | MBPP test | records | steps | drift (KL) | train (min) |
+|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Paired comparisons (same problems; bootstrap 95% CI of the difference, McNemar exact p; the failure kinds the
 candidate failed with on the problems it lost, and the reference on those it won):
 
-| benchmark | condition | vs | Δ pass@1 (pts) | 95% CI | won / lost | McNemar p | lost, as | won, base had |
+| benchmark | condition | vs | Δ pass@1 (pts) | 95% CI | won / lost | McNemar p | lost, as | won, the reference had |
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(paired)}
 
@@ -171,6 +174,8 @@ Commands (one line per sitting):
 
 {chr(10).join(f"    {c}" for c in commands)}
 """
+    if notes:
+        text += "\n" + Path(notes).read_text()
     path = out / "results.md"
     path.write_text(text)
     return path
@@ -184,13 +189,15 @@ def main() -> None:
     ap.add_argument("--benchmarks", nargs="+", default=list(BENCHMARKS), choices=list(BENCHMARKS))
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--sample-limit", type=int, default=None, help="sample only the first N problems (smoke runs)")
+    ap.add_argument("--sample-limit", type=int, default=None,
+                    help="sample only the first N problems of the pool and train on those alone (the rest is dropped)")
     ap.add_argument("--engine", choices=["llamacpp", "transformers"], default="llamacpp", help="evaluation engine")
     ap.add_argument("--sample-engine", choices=["llamacpp", "transformers"], default="llamacpp")
     ap.add_argument("--slots", type=int, default=16)
     ap.add_argument("--train-max-steps", type=int, default=-1)
     ap.add_argument("--publish", action="store_true", help="append OUT/results.md to docs/results.md")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--notes", help="a Markdown file appended to results.md (what the numbers say, measured wall times)")
     args = ap.parse_args()
     from codesft.models import device_description, resolve_model_source
     from codesft.pipeline import run_pipeline
@@ -203,7 +210,8 @@ def main() -> None:
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
         with (out / "commands.txt").open("a") as f:
-            f.write(f"python benchmarks/self_samples.py {shlex.join(sys.argv[1:])}  # on {device_description()}, "
+            env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k in first.ENV_RECORDED]
+            f.write(f"{' '.join(env + [''])}python benchmarks/self_samples.py {shlex.join(sys.argv[1:])}  # on {device_description()}, "
                     f"{os.cpu_count()} CPUs\n")
         self_conds = {n: SELF[n] for n in args.conditions if n in SELF}
         refs_conds = {n: REFS[n] for n in args.conditions if n in REFS}
@@ -211,7 +219,7 @@ def main() -> None:
             run_pipeline(run_config(args, out, "self", self_conds))
         if refs_conds:
             run_pipeline(run_config(args, out, "references", refs_conds))
-    path = write_results(out)
+    path = write_results(out, args.notes)
     print(f"{path} ({(time.monotonic() - start) / 60:.1f} min)")
     if args.publish:
         with (ROOT / "docs" / "results.md").open("a") as f:

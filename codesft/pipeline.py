@@ -1,4 +1,4 @@
-"""`codesft run`: curate -> faults (or sample) -> train (SFT, FGit) -> eval (base, SFT, FGit) -> compare -> one report.
+"""`codesft run`: curate -> sample (or faults) -> train (SFT, FGit) -> eval (base, SFT, FGit) -> compare -> one report.
 
 Each stage is the same Python API its own subcommand uses; this module only wires them together
 and records what it did. A stage whose inputs and settings match a finished earlier run in the same
@@ -235,7 +235,7 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
     from codesft.curate.pipeline import one_line_summary, run_curate
     from codesft.evaluate.compare import SIGNIFICANCE, compare
     from codesft.evaluate.runner import run_eval
-    from codesft.report.run import write_run_report
+    from codesft.report.run import headline, write_run_report
     from codesft.tiny_model import resolve_run_model
     from codesft.train import train
 
@@ -280,12 +280,17 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
     report = write_run_report(out, cfg.model_dump(mode="json"), {"bundle": bundle, "fault_bundle": fault_bundle,
                               "train": trained, "eval": evals, "compare": comparisons, "timings": stages.timings,
                               "retention": cfg.retention, "significance": SIGNIFICANCE})
+    # The terminal ends as the page opens: the verdicts, headed by "No trained model beats base" when so.
+    found = json.loads((out / "run_summary.json").read_text())["verdicts"]
+    for line in [*headline(found), *(v["sentence"] for v in found)]:
+        log(line)
     log(f"report: {report}")
     return report
 
 
-_RUN_HELP = """Run the whole loop on the bundled examples: curate -> faults (mutation) -> train (SFT, FGit)
--> eval (base, SFT, FGit) -> compare, and write one report page.
+_RUN_HELP = """Run the whole loop on the bundled examples: curate -> sample (the model's own verified answers;
+--answers references: faults by mutation) -> train (SFT, FGit) -> eval (base, SFT, FGit) -> compare, and write one
+report page that opens with the verdict: better than base, the same within noise, or worse.
 
 Every field of the run config is also an option, and so is every field of each stage's config, as
 --STAGE.FIELD: e.g. --eval.limit 40 --train.learning-rate 1e-4 --curate.verify.timeout-s 5

@@ -63,7 +63,10 @@ NOT_RUN: list[tuple[str, str]] = [
 # Appended to the commands that match (later options win), so each takes seconds: one training step, one
 # problem, a few tokens; the model-based fault generators make one short variant for the validation split only.
 TINY_LIMITS: list[tuple[str, list[str]]] = [
-    (r"^codesft run\b", ["--train.max-steps", "1", "--eval.limit", "1", "--eval.max-new-tokens", "8"]),
+    # A random model passes no test, so the demo's `answers: self` would leave FGit without a pair: the run takes
+    # the references here (the self-sample path runs with a scripted server in tests/test_run_pipeline.py).
+    (r"^codesft run\b", ["--train.max-steps", "1", "--eval.limit", "1", "--eval.max-new-tokens", "8",
+                          "--answers", "references"]),
     (r"^codesft train\b", ["--max-steps", "1"]),
     (r"^codesft eval run\b", ["--limit", "1", "--max-new-tokens", "8"]),
     (r"^codesft sample\b", ["--k", "1", "--max-new-tokens", "8"]),

@@ -70,17 +70,18 @@ def _in_venv(venv: Path, code: str, cwd: Path) -> str:
 
 def test_wheel_ships_what_the_run_preset_needs(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    config = yaml.safe_load((ROOT / "codesft" / "data" / "examples" / "curate.yaml").read_text())
-    needed = ["codesft/data/examples/curate.yaml", "codesft/configs/run/demo.yaml", "codesft/configs/run/tiny.yaml",
-              *(f"codesft/data/{spec.partition(':')[2]}" for spec in config["inputs"])]
+    needed = ["codesft/configs/run/demo.yaml", "codesft/configs/run/tiny.yaml"]
+    for name in ("curate.yaml", "curate_demo.yaml"):  # the field's default, and the demo preset's
+        config = yaml.safe_load((ROOT / "codesft" / "data" / "examples" / name).read_text())
+        needed += [f"codesft/data/examples/{name}", *(f"codesft/data/{spec.partition(':')[2]}" for spec in config["inputs"])]
     assert [n for n in needed if n not in names] == []
 
 
 def test_packaged_assets_resolve_from_a_wheel_install(venv: Path, tmp_path: Path) -> None:
     out = _in_venv(venv, "import codesft, json\n"
-                         "from codesft.pipeline import RunConfig, _curate_config\n"
+                         "from codesft.pipeline import _curate_config, resolve_config\n"
                          "from pathlib import Path\n"
-                         "cfg = _curate_config(RunConfig(), Path('out'))\n"
+                         "cfg = _curate_config(resolve_config(None, 'demo', {}), Path('out'))\n"
                          "print(json.dumps({'pkg': codesft.__file__, 'inputs': cfg.inputs}))", cwd=tmp_path)
     found = json.loads(out)
     site = str(venv.resolve())

@@ -50,6 +50,9 @@ def test_tiny_run_end_to_end_and_resume(tmp_path):
         ("sft", "bundle"), ("fgit", "bundle"), ("sft", "humaneval+"), ("fgit", "humaneval+")]
     if not any(v["verdict"] == "better" for v in summary["verdicts"]):  # a random model beats nothing
         assert "No trained model beats base on any benchmark." in verdict
+        assert "No trained model beats base on any benchmark." in result.output  # the terminal says it too
+    for v in summary["verdicts"]:
+        assert v["sentence"] in result.output
     drift = json.loads((Path(summary["train"]["sft"]) / "run.json").read_text())["drift"]
     assert drift["kl_mean"] >= 0 and f"<td>{drift['kl_mean']:.4g}</td>" in page  # drift in the training table
     fault_manifest = json.loads((Path(summary["fault_bundle"]) / "manifest.json").read_text())
@@ -103,6 +106,26 @@ def test_shipped_curate_config_resolves_from_any_directory(tmp_path, monkeypatch
     shipped = Path(codesft.__file__).parent / "data" / "examples"
     assert cfg.inputs and all(Path(spec.partition(":")[2]).is_relative_to(shipped) for spec in cfg.inputs)
     assert all(Path(spec.partition(":")[2]).exists() for spec in cfg.inputs)
+
+
+def test_the_demo_trains_on_its_own_answers_and_judges_in_domain_skill_on_more_than_one_problem(tmp_path, monkeypatch):
+    from codesft.curate.pipeline import run_curate
+    from codesft.evaluate.problems import load_benchmark
+
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve_config(None, "demo", {})
+    check_config(cfg)  # every stage's config builds, the slices included
+    assert cfg.answers == "self" and cfg.sample.splits == ["train"] and cfg.sample.rest == "drop"
+    assert cfg.benchmarks == ["bundle", "mbpp:test[:40]"] and cfg.retention == ["humaneval+[:20]"]
+    assert cfg.eval.limit is None  # the slices are the documented subsets, not a limit over all of them
+    assert [p.task_id for p in load_benchmark("mbpp:test[:40]").problems] == [f"Mbpp/{i}" for i in range(11, 51)]
+    bundle, counts = run_curate(_curate_config(cfg, tmp_path / "out"))
+    assert counts["accepted"] + counts["downgraded"] >= 60
+    in_domain = load_benchmark(f"bundle:{bundle}")
+    assert len(in_domain.problems) >= 3  # the bundle's own test split: more than one executable problem
+    train = [json.loads(line) for line in (bundle / "samples.jsonl").read_text().splitlines()]
+    sampled = [r for r in train if r["split"]["assignment"] == "train" and (r.get("code") or {}).get("tests")]
+    assert len(sampled) >= 30  # the records codesft sample draws the model's answers for
 
 
 def test_a_users_curate_config_reads_inputs_relative_to_the_current_directory(tmp_path, monkeypatch):
@@ -161,6 +184,24 @@ def test_verdict_sentences_on_hand_made_comparisons():
         "McNemar p = 0.003")
     info = {"significance": 0.05, "compare": {"humaneval+": {"report": {"comparisons": [worse, better]}}}}
     assert [(v["model"], v["verdict"]) for v in verdicts(info)] == [("sft", "worse"), ("sft", "better")]
+
+
+def test_when_nothing_beats_base_the_verdict_opens_with_how_the_lost_problems_failed():
+    from codesft.report.run import headline, verdicts
+
+    worse = {**_entry(-0.25, -0.4, -0.1, 0.003), "lost": ["HumanEval/1", "HumanEval/4", "HumanEval/7"],
+             "lost_by_kind": {"syntax_error": 2, "wrong_answer": 1}}
+    same = {**_entry(0.0, -0.1, 0.1, 1.0, problems=4), "run": "runs/x/eval/bundle/fgit", "lost": [], "lost_by_kind": {}}
+    info = {"significance": 0.05, "compare": {"humaneval+": {"report": {"comparisons": [worse]}},
+                                              "bundle": {"report": {"comparisons": [same]}}}}
+    assert headline(verdicts(info)) == [
+        "No trained model beats base on any benchmark.",
+        "sft lost 3 problems of humaneval+ that base solved, failing them as: syntax_error 2, wrong_answer 1."]
+    nothing_lost = {"significance": 0.05, "compare": {"bundle": {"report": {"comparisons": [same]}}}}
+    assert headline(verdicts(nothing_lost))[1].startswith("No trained model lost a problem")
+    better = {"significance": 0.05, "compare": {"humaneval+": {"report": {"comparisons": [
+        {**_entry(0.2, 0.05, 0.35, 0.01), "lost": [], "lost_by_kind": {}}, worse]}}}}
+    assert headline(verdicts(better)) == []  # a model that beats base: the verdict sentences say it all
 
 
 def test_a_retention_benchmark_already_evaluated_runs_once():

@@ -11,7 +11,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 
 @dataclass
@@ -264,8 +264,20 @@ class OpenAIBackend:
     def generate(self, requests_: list[GenRequest]) -> Iterator[list[Generation]]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = [pool.submit(self._one, r) for r in requests_]
-            for fut in as_completed(futures):
-                yield [fut.result()]
+            yield from wall_shares([fut.result()] for fut in as_completed(futures))
+
+
+def wall_shares(batches: Iterable[list[Generation]]) -> Iterator[list[Generation]]:
+    """Requests in flight at once overlap, so summing their latencies counts the same seconds once per request in
+    flight (16x with 16 slots). Each generation's `time_s` becomes instead its share of the wall time since the
+    batch before it: the times sum to the wall time of generating, as the batched backend's shares do."""
+    last = time.perf_counter()
+    for gens in batches:
+        now = time.perf_counter()
+        for g in gens:
+            g.time_s = round((now - last) / max(1, len(gens)), 4)
+        last = now
+        yield gens
 
 
 def api_key_from_env(name: str | None) -> str | None:

@@ -36,7 +36,7 @@ class EvalConfig(UsesSandbox, CommandConfig):
     backend: GenBackend
     base_url: GenBaseUrl
     api_key_env: GenApiKeyEnv
-    benchmark: str = Field(default="humaneval", description="humaneval, humaneval+, mbpp[:test|validation|train|all], jsonl:PATH, or bundle:PATH (its test split).")
+    benchmark: str = Field(default="humaneval", description="humaneval, humaneval+, mbpp[:test|validation|train|all], jsonl:PATH, or bundle:PATH (its test split); a trailing [START:STOP] takes a slice of its problems (mbpp:test[:40]).")
     mode: Literal["completion", "instruct"] = Field(default="completion", description="completion: the model continues the prompt; instruct: chat template, code extracted from the answer.")
     n: int = Field(default=1, ge=1, description="Samples per problem.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy; > 0 samples.")

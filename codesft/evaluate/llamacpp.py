@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codesft.evaluate.backends import Generation, GenRequest, OpenAIBackend
+from codesft.evaluate.backends import Generation, GenRequest, OpenAIBackend, wall_shares
 from codesft.evaluate.llamacpp_build import (
     EngineError,
     find_server,
@@ -264,9 +264,13 @@ class LlamaCppBackend(OpenAIBackend):
         in_flight = max(1, self.concurrency // max(1, min(len(g) for g in groups))) if groups else 1
         with ThreadPoolExecutor(max_workers=in_flight) as pool:
             futures = [pool.submit(self._group, g) for g in groups]
-            for fut in as_completed(futures):
-                self._check_alive()
-                yield fut.result()
+
+            def done() -> Iterator[list[Generation]]:
+                for fut in as_completed(futures):
+                    self._check_alive()
+                    yield fut.result()
+
+            yield from wall_shares(done())
 
     def _check_alive(self) -> None:
         # A crashed server turns every later request into a connection error: stop at once with its reason

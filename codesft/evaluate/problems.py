@@ -13,6 +13,9 @@ data on the Problem/Suite; the executor only turns suites into sandbox Programs 
   issue's own shape: `prompt|question|instruction`, `solution`, `tests`, `entry_point`, `category`).
 - `bundle:PATH`: the `test` split of a curated bundle (`codesft.bundle.load_bundle`); each record runs as
   curate's verify ran it (`codesft.sandbox.programs.program_for`: its `setup` before the code, its tests after).
+
+Any of them takes a trailing slice of its problems, `mbpp:test[:40]` (a documented subset that stays the same
+subset whatever `--limit` is given on top).
 """
 
 from __future__ import annotations
@@ -278,8 +281,22 @@ def load_bundle_test_split(path: Path) -> Benchmark:
     return Benchmark(f"bundle:{path.name}", str(version), h.hexdigest(), problems, skipped=skipped)
 
 
+# A trailing Python slice selects problems by position: `mbpp:test[:40]`, `humaneval+[20:40]`.
+_SLICE = re.compile(r"^(?P<spec>.+?)\[(?P<start>\d*):(?P<stop>\d*)\]$")
+
+
 def load_benchmark(spec: str) -> Benchmark:
-    """`humaneval`, `humaneval+`, `mbpp[:split]`, `jsonl:PATH` (or a .jsonl path), `bundle:PATH`."""
+    """`humaneval`, `humaneval+`, `mbpp[:split]`, `jsonl:PATH` (or a .jsonl path), `bundle:PATH`; any of them
+    with a trailing slice `[START:STOP]` of its problems (the name keeps the slice, the sha256 is the data's)."""
+    m = _SLICE.match(spec.strip())
+    if m:
+        bench = load_benchmark(m["spec"])
+        start, stop = int(m["start"] or 0), int(m["stop"]) if m["stop"] else None
+        chosen = bench.problems[start:stop]
+        if not chosen:
+            raise BenchmarkError(f"{spec}: the slice selects none of {bench.name}'s {len(bench.problems)} problems")
+        return Benchmark(f"{bench.name}[{m['start']}:{m['stop']}]", bench.version, bench.sha256, chosen,
+                         license=bench.license, skipped=bench.skipped)
     s = spec.strip()
     low = s.lower()
     if low == "humaneval":

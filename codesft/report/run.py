@@ -80,14 +80,35 @@ def verdicts(info: dict[str, Any]) -> list[dict[str, str]]:
         for entry in comp["report"]["comparisons"]:
             model = Path(entry["run"]).name  # eval/<benchmark>/<model>
             out.append({"model": model, "benchmark": bench, "verdict": verdict(entry, info["significance"]),
-                        "sentence": verdict_sentence(model, bench, entry, info["significance"])})
+                        "sentence": verdict_sentence(model, bench, entry, info["significance"]),
+                        "lost": len(entry.get("lost") or []), "lost_by_kind": entry.get("lost_by_kind") or {}})
     return out
 
 
-def _verdict_section(found: list[dict[str, str]]) -> str:
+def lost_sentence(v: dict[str, Any]) -> str:
+    """Where a trained model lost to base, and how it failed those problems (format drift reads as syntax_error,
+    no_code or truncated; wrong logic as wrong_answer)."""
+    kinds = ", ".join(f"{k} {n}" for k, n in v["lost_by_kind"].items()) or "kinds not recorded"
+    return (f"{v['model']} lost {v['lost']} problem{'' if v['lost'] == 1 else 's'} of {v['benchmark']} that base "
+            f"solved, failing them as: {kinds}.")
+
+
+def headline(found: list[dict[str, Any]]) -> list[str]:
+    """The lines the report and the command open with when no trained model beats base: that fact first, then
+    the failure kinds of the problems each one lost, so nobody has to read it off the bars."""
+    if not found or any(v["verdict"] == "better" for v in found):
+        return []
+    lost = [lost_sentence(v) for v in found if v.get("lost")]
+    return ["No trained model beats base on any benchmark.",
+            *(lost or ["No trained model lost a problem base solved either: no change beyond noise."])]
+
+
+def _verdict_section(found: list[dict[str, Any]]) -> str:
     parts = ["<h2>Verdict</h2>"]
-    if found and not any(v["verdict"] == "better" for v in found):
-        parts.append("<p><strong>No trained model beats base on any benchmark.</strong></p>")
+    first, *rest = headline(found) or [None]
+    if first:
+        parts.append(f"<p><strong>{html.escape(first)}</strong></p>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in rest) + "</ul>")
     parts.append("<ul>" + "".join(f"<li>{html.escape(v['sentence'])}</li>" for v in found) + "</ul>")
     return "".join(parts)
 

@@ -189,6 +189,9 @@ def _records(bundle: Any, cfg: SampleConfig, work: WorkLog, report: SampleReport
             out = [s]
             if why != "split":
                 report.skipped[why] += 1
+            if why != "split" and cfg.rest == "drop":
+                s.quality.decision = "rejected"
+                s.quality.reasons = [*s.quality.reasons, f"not_sampled: {why}"]
         for rec in out:
             if lineage not in rec.provenance.lineage:
                 rec.provenance.lineage = [*rec.provenance.lineage, lineage]

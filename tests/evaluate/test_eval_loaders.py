@@ -23,6 +23,19 @@ def test_builtin_benchmarks_and_mbpp_splits():
         load_benchmark("nope")
 
 
+def test_a_slice_of_a_benchmark_is_a_fixed_named_subset():
+    whole = load_benchmark("mbpp:test")
+    head = load_benchmark("mbpp:test[:40]")
+    assert [p.task_id for p in head.problems] == [p.task_id for p in whole.problems[:40]]
+    assert head.name == f"{whole.name}[:40]" and head.sha256 == whole.sha256
+    mid = load_benchmark("humaneval+[20:25]")
+    assert [p.task_id for p in mid.problems] == [f"HumanEval/{i}" for i in range(20, 25)]
+    with pytest.raises(BenchmarkError, match="selects none"):
+        load_benchmark("mbpp:test[500:]")
+    with pytest.raises(BenchmarkError):
+        load_benchmark("nope[:3]")
+
+
 def test_bundle_test_split_fallback_reader(tmp_path):
     from codesft.schema import Code, Provenance, Sample, Source, Split
 

@@ -199,3 +199,26 @@ def test_cli_run_config_file_and_overrides(fake_openai, bench, tmp_path):
     assert len(_results(tmp_path / "o")) == 2
     r = CliRunner().invoke(app, ["eval", "run", "--config", str(cfg), "--bogus", "1"])
     assert r.exit_code == 2 and "bogus" in r.output
+
+
+def test_requests_in_flight_at_once_record_their_share_of_the_wall_time(openai_server):
+    """Eight answers, four in flight, each taking 0.3 s on the server: their recorded times sum to the wall time
+    of generating (about 0.6 s), not to the 2.4 s of overlapping latencies (which made a 16-slot llama.cpp
+    evaluation read 16 times its real duration)."""
+    import time
+
+    from codesft.evaluate.backends import GenRequest, OpenAIBackend
+
+    def slow(body):
+        time.sleep(0.3)
+        return "ok", "```python\ndef f():\n    return 1\n```"
+
+    server = openai_server(slow)
+    backend = OpenAIBackend(server.url, "m", concurrency=4, max_retries=0)
+    t0 = time.perf_counter()
+    gens = [g for batch in backend.generate([GenRequest(key=f"k{i}", messages=[{"role": "user", "content": "x"}])
+                                             for i in range(8)]) for g in batch]
+    wall = time.perf_counter() - t0
+    assert len(gens) == 8 and all(g.time_s >= 0 for g in gens) and sum(g.time_s for g in gens) > 0
+    assert sum(g.time_s for g in gens) <= wall  # overlapping latencies would sum to >= 8 x 0.3 s
+    assert sum(g.time_s for g in gens) < 8 * 0.3

@@ -225,3 +225,11 @@ def test_limit_samples_the_first_eligible_records_and_copies_the_rest(bundle, se
     assert len(sampled) == 2
     counts = json.loads((new / "manifest.json").read_text())["sample"]
     assert counts["problems"] == 2 and counts["skipped"]["limit"] >= 1
+    copied = [s for s in load_bundle(new).samples() if s.sampling is None and s.split.assignment != "test"]
+    assert copied  # --rest copy (the default): the records beyond the limit keep their references
+    # --rest drop: what trains on the new version is the model's own answers only; the rest is accounted for
+    only = _run(bundle, server().url, tmp_path / "only", "--limit", "2", "--no-resolve", "--rest", "drop")
+    kept = [s for s in load_bundle(only).samples() if s.split.assignment != "test"]
+    assert len(kept) == 2 and all(s.sampling is not None for s in kept)
+    dropped = [json.loads(line) for line in (only / "rejected.jsonl").read_text().splitlines()]
+    assert sum(d["reason"].startswith("not_sampled") for d in dropped) == len(copied)
