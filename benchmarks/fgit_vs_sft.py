@@ -82,6 +82,13 @@ PAIRED_LABEL = {"humaneval+": "HumanEval+ (base+plus tests)", "mbpp:test": "MBPP
 MODEL_NOTES = {"offline:qwen2.5-coder-0.5b-instruct": " (Qwen2.5-Coder-0.5B-Instruct from the `demo-model` extra, bf16)"}
 
 
+def record_sitting(out: Path, script: str, where: str) -> None:
+    """Append this sitting's command line to OUT/commands.txt, with the environment that changes how it ran."""
+    env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k in ENV_RECORDED]
+    with (out / "commands.txt").open("a") as f:
+        f.write(" ".join([*env, f"python {script}", shlex.join(sys.argv[1:])]) + f"  # on {where}\n")
+
+
 def _pass1(run_dir: str, suite: str | None = None) -> float | None:
     summary = json.loads((Path(run_dir) / "summary.json").read_text())
     table = summary["metrics"]["by_suite"].get(suite) if suite else summary["metrics"]["pass@k"]
@@ -266,10 +273,7 @@ def main() -> None:
     )
     start = time.monotonic()
     if not args.report_only:
-        with (out / "commands.txt").open("a") as f:
-            env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k in ENV_RECORDED]
-            f.write(" ".join([*env, "python benchmarks/fgit_vs_sft.py", shlex.join(sys.argv[1:])])
-                    + f"  # on {device_description()}\n")
+        record_sitting(out, "benchmarks/fgit_vs_sft.py", device_description())
         run_pipeline(cfg)
     path = write_results(out, cfg, args.notes, args.publish)
     print(f"{path} ({(time.monotonic() - start) / 60:.1f} min)")

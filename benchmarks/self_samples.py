@@ -30,8 +30,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -209,10 +207,7 @@ def main() -> None:
     start = time.monotonic()
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
-        with (out / "commands.txt").open("a") as f:
-            env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k in first.ENV_RECORDED]
-            f.write(f"{' '.join(env + [''])}python benchmarks/self_samples.py {shlex.join(sys.argv[1:])}  # on {device_description()}, "
-                    f"{os.cpu_count()} CPUs\n")
+        first.record_sitting(out, "benchmarks/self_samples.py", f"{device_description()}, {os.cpu_count()} CPUs")
         self_conds = {n: SELF[n] for n in args.conditions if n in SELF}
         refs_conds = {n: REFS[n] for n in args.conditions if n in REFS}
         if self_conds or not refs_conds:

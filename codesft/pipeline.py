@@ -235,7 +235,7 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
     from codesft.curate.pipeline import one_line_summary, run_curate
     from codesft.evaluate.compare import SIGNIFICANCE, compare
     from codesft.evaluate.runner import run_eval
-    from codesft.report.run import headline, write_run_report
+    from codesft.report.run import headline, verdicts, write_run_report
     from codesft.tiny_model import resolve_run_model
     from codesft.train import train
 
@@ -277,11 +277,11 @@ def run_pipeline(cfg: RunConfig, log: Callable[[str], None] = lambda s: print(s,
         comparisons[bench] = stages.run(f"compare-{bench}", dirs,
                                         lambda dirs=dirs, bench=bench: {"dir": str(out / "compare" / bench),
                                                                         "report": compare(dirs, out / "compare" / bench)})
-    report = write_run_report(out, cfg.model_dump(mode="json"), {"bundle": bundle, "fault_bundle": fault_bundle,
-                              "train": trained, "eval": evals, "compare": comparisons, "timings": stages.timings,
-                              "retention": cfg.retention, "significance": SIGNIFICANCE})
+    info = {"bundle": bundle, "fault_bundle": fault_bundle, "train": trained, "eval": evals, "compare": comparisons,
+            "timings": stages.timings, "retention": cfg.retention, "significance": SIGNIFICANCE}
+    found = verdicts(info)
+    report = write_run_report(out, cfg.model_dump(mode="json"), {**info, "verdicts": found})
     # The terminal ends as the page opens: the verdicts, headed by "No trained model beats base" when so.
-    found = json.loads((out / "run_summary.json").read_text())["verdicts"]
     for line in [*headline(found), *(v["sentence"] for v in found)]:
         log(line)
     log(f"report: {report}")

@@ -120,9 +120,9 @@ def _drift(run: dict[str, Any]) -> str:
 
 # size: the report page is one linear HTML template, section after section
 def write_run_report(out: Path, config: dict[str, Any], info: dict[str, Any]) -> Path:
+    """`info["verdicts"]` is `verdicts(info)`, computed once by the run, which also prints them."""
     manifest = _load(Path(info["fault_bundle"]) / "manifest.json") or _load(Path(info["bundle"]) / "manifest.json")
     counts = manifest.get("counts", {})
-    info = {**info, "verdicts": verdicts(info)}
     body = [f"<h1>codesft run</h1><p class='muted'>preset {html.escape(config['preset'])} · model "
             f"{html.escape(config['model'])} · codesft {html.escape(str(manifest.get('codesft_version', '')))}</p>",
             _verdict_section(info["verdicts"])]
